@@ -1,0 +1,64 @@
+-- espfleet init.lua: wait a few seconds so a user can stop the app, and count
+-- boots that did not survive to fall back to a safe mode instead of looping.
+--
+--   * To stop the app during the boot window, type at the prompt:
+--       file.remove("init.lua")      (or: espfleet_stop = true)
+--   * After MAX_FAILED_BOOTS boots that crashed within HEALTHY_AFTER_MS the
+--     device stays at the prompt (safe mode). Fix the app, then node.restart().
+--
+-- The failed-boot counter lives in a file, so it works without the rtcmem
+-- module; it is cleared once the app has run for HEALTHY_AFTER_MS.
+
+local BOOT_DELAY_MS = 3000
+local HEALTHY_AFTER_MS = 60000
+local MAX_FAILED_BOOTS = 3
+local COUNTER_FILE = "bootfail.txt"
+local APP = file.exists("app.lc") and "app.lc" or "app.lua"
+
+local function read_counter()
+  local f = file.open(COUNTER_FILE, "r")
+  if not f then return 0 end
+  local n = tonumber(f:read(16) or "") or 0
+  f:close()
+  return n
+end
+
+local function write_counter(n)
+  local f = file.open(COUNTER_FILE, "w")
+  if f then
+    f:write(tostring(n))
+    f:close()
+  end
+end
+
+local failed = read_counter()
+if failed >= MAX_FAILED_BOOTS then
+  write_counter(0)
+  print("espfleet: safe mode: the app crashed on " .. failed .. " boots in a row; not starting it.")
+  print("espfleet: fix or re-upload " .. APP .. ", then node.restart()")
+  return
+end
+write_counter(failed + 1)
+
+print("espfleet: starting " .. APP .. " in " .. BOOT_DELAY_MS .. " ms; to stop: file.remove(\"init.lua\")")
+local boot = tmr.create()
+boot:register(BOOT_DELAY_MS, tmr.ALARM_SINGLE, function()
+  boot = nil
+  if espfleet_stop or not file.exists("init.lua") then
+    write_counter(0)
+    print("espfleet: stopped before start; the app did not run")
+    return
+  end
+  if not file.exists(APP) then
+    write_counter(0)
+    print("espfleet: " .. APP .. " is missing; upload the firmware (./flash.sh)")
+    return
+  end
+  local healthy = tmr.create()
+  healthy:register(HEALTHY_AFTER_MS, tmr.ALARM_SINGLE, function()
+    write_counter(0)
+  end)
+  healthy:start()
+  dofile(APP)
+end)
+boot:start()
