@@ -150,13 +150,11 @@ export function checkValue(spec: FieldSpec, value: unknown): string | undefined 
   if (spec.kind === Kind.Sensors) {
     return checkSensors(value);
   }
+  const what = spec.kind === Kind.Integer ? "must be a whole number " : "must be a number ";
   if (typeof value !== "number" || value < spec.min || value > spec.max) {
-    return "must be a number " + range(spec);
+    return what + range(spec);
   }
-  if (spec.kind === Kind.Integer && Math.floor(value) !== value) {
-    return "must be a whole number " + range(spec);
-  }
-  return undefined;
+  return spec.kind === Kind.Integer && Math.floor(value) !== value ? what + range(spec) : undefined;
 }
 
 /** Number of entries if `value` is a JSON array (Lua: a sequence), else -1. */

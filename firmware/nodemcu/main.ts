@@ -6,7 +6,6 @@
 import { SensorNode } from "../core/node";
 import { NodeMcuPlatform } from "./platform";
 
-declare let espfleet_node: SensorNode;
 
 let current: SensorNode | undefined = undefined;
 const platform = new NodeMcuPlatform(() => (current !== undefined ? current.settings().dht_pin : 4));

@@ -128,3 +128,8 @@ declare namespace sntp {
   ): void;
 }
 
+
+/** Set by the app for inspection at the REPL (`=espfleet_node:nodeId()`). */
+declare var espfleet_node: unknown;
+/** Set at the REPL during the boot window to keep init.lua from starting the app. */
+declare var espfleet_stop: boolean | undefined;

@@ -1,0 +1,57 @@
+// Lint for the whole repo; stricter rules for code that is transpiled to Lua
+// (firmware/, test/conformance/ platform and runner), per ../shared/design/TS-SUBSET.md.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+const luaSubset = {
+  files: ["firmware/**/*.ts", "test/conformance/scenario-platform.ts", "test/conformance/runner.ts"],
+  languageOptions: {
+    parserOptions: { project: ["./tsconfig.json", "./firmware/tsconfig.json"], tsconfigRootDir: import.meta.dirname },
+  },
+  rules: {
+    // Lua truthiness differs: 0 and "" are true there.
+    "@typescript-eslint/strict-boolean-expressions": ["error", { allowString: false, allowNumber: false, allowNullableObject: true }],
+    "@typescript-eslint/unbound-method": "error",
+    "no-restricted-globals": [
+      "error",
+      { name: "JSON", message: "Use platform.encodeJson/decodeJson: JSON does not exist in Lua." },
+      { name: "Date", message: "Use platform.uptimeSec/unixTimeSec." },
+      { name: "console", message: "Use platform.log." },
+      { name: "setTimeout", message: "Use platform.createTimer." },
+      { name: "setInterval", message: "Use platform.createTimer." },
+      { name: "Map", message: "Map costs 7 KB of lualib; use a plain object." },
+      { name: "Set", message: "Set costs 8.5 KB of lualib; use a plain object." },
+      { name: "Error", message: "Error classes cost 4.9 KB of lualib; return an error value." },
+      { name: "parseInt", message: "Costs lualib; numbers arrive parsed from JSON." },
+      { name: "parseFloat", message: "Costs lualib." },
+      { name: "Number", message: "Costs lualib." },
+    ],
+    "no-restricted-syntax": [
+      "error",
+      { selector: "UnaryExpression[operator='delete']", message: "delete costs 5.5 KB of lualib; assign undefined or rebuild." },
+      { selector: "BinaryExpression[operator='instanceof']", message: "instanceof costs lualib." },
+      { selector: "ClassDeclaration[superClass]", message: "extends costs lualib." },
+      { selector: "FunctionDeclaration[async=true], ArrowFunctionExpression[async=true]", message: "async costs 9 KB of lualib." },
+      { selector: "SpreadElement", message: "spread costs lualib." },
+      { selector: "CallExpression[callee.property.name=/^(splice|split|concat|filter|map|forEach|reduce|includes|sort|indexOf|toFixed|charCodeAt|substring)$/]", message: "this method pulls in lualib (TS-SUBSET.md)." },
+    ],
+  },
+};
+
+export default tseslint.config(
+  { ignores: ["node_modules/", "build/", "firmware/dist/", "**/*.lua"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+    },
+  },
+  {
+    files: ["**/*.js", "**/*.mjs"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly", URL: "readonly" } },
+  },
+  luaSubset,
+  // Ambient declarations of Lua globals must be `var`.
+  { files: ["firmware/types/*.d.ts"], rules: { "no-var": "off" } },
+);

@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { applyChange, checkValue, defaultConfig, findSpec, loadConfig, SCHEMA } from "../../firmware/core/config";
+
+const spec = (key: string) => {
+  const s = findSpec(key);
+  if (s === undefined) throw new Error(`no spec ${key}`);
+  return s;
+};
+
+describe("config schema", () => {
+  it("has a valid default for every key", () => {
+    const defaults = defaultConfig() as unknown as Record<string, unknown>;
+    for (const s of SCHEMA) {
+      expect(checkValue(s, defaults[s.key]), s.key).toBeUndefined();
+    }
+    expect(Object.keys(defaults).sort()).toEqual(SCHEMA.map((s) => s.key).sort());
+  });
+
+  it.each([
+    ["interval_ms", 100, true],
+    ["interval_ms", 99, false],
+    ["interval_ms", 86_400_000, true],
+    ["interval_ms", 86_400_001, false],
+    ["interval_ms", 1000.5, false],
+    ["interval_ms", "1000", false],
+    ["sensitivity", 0.05, true],
+    ["sensitivity", -0.1, false],
+    ["heartbeat_ms", 999, false],
+    ["buffer_capacity", 0, true],
+    ["buffer_capacity", 101, false],
+    ["sensors", ["temperature", "vdd"], true],
+    ["sensors", [], false],
+    ["sensors", ["temperature", "temperature"], false],
+    ["sensors", "temperature", false],
+    ["mqtt_secure", 1, false],
+    ["node_id", "x".repeat(33), false],
+  ])("%s = %j valid: %s", (key, value, valid) => {
+    expect(checkValue(spec(key), value) === undefined).toBe(valid);
+  });
+
+  it("applies nothing when any key fails and reports all of them", () => {
+    const r = applyChange(defaultConfig(), { interval_ms: 5000, sensitivity: -1, zebra: 1, apple: 2, target: "x" }, ["target"]);
+    expect(r.config).toBeUndefined();
+    expect(r.errors.map((e) => e.key)).toEqual(["sensitivity", "apple", "zebra"]);
+  });
+
+  it("returns a new config and leaves the current one alone", () => {
+    const current = defaultConfig();
+    const r = applyChange(current, { interval_ms: 5000, sensors: ["adc"] }, []);
+    expect(r.config).toMatchObject({ interval_ms: 5000, sensors: ["adc"] });
+    expect(current.interval_ms).toBe(10000);
+  });
+
+  it("refuses keys that are not settable at run time", () => {
+    const r = applyChange(defaultConfig(), { mqtt_host: "evil.example" }, []);
+    expect(r.errors).toEqual([{ key: "mqtt_host", reason: "cannot be changed over MQTT; set it in config.json" }]);
+  });
+
+  it("loads stored values over the defaults and reports bad ones", () => {
+    const r = loadConfig({ interval_ms: 2000, qos: 7 });
+    expect(r.config).toMatchObject({ interval_ms: 2000, qos: 1 });
+    expect(r.errors.map((e) => e.key)).toEqual(["qos"]);
+  });
+});
