@@ -1,0 +1,57 @@
+/**
+ * The README's config-key table, generated from the schema so the docs cannot
+ * drift from the code (test/unit/readme.test.ts checks the README holds it).
+ */
+import { defaultConfig, FieldSpec, Kind, SCHEMA } from "../../firmware/core/config";
+
+const MEANING: Record<string, string> = {
+  node_id: "node id (`id` in payloads, MQTT client id); empty = `esp8266-<chipid>`",
+  wifi_ssid: "WiFi network; empty = the station config saved in flash",
+  wifi_password: "WiFi password (never printed)",
+  mqtt_host: "broker host name or IP",
+  mqtt_port: "broker TCP port",
+  mqtt_secure: "TLS (NodeMCU `tls` module)",
+  mqtt_user: "MQTT username; empty = anonymous",
+  mqtt_password: "MQTT password (never printed)",
+  mqtt_keepalive_s: "MQTT keepalive",
+  topic_prefix: "prefix for every topic (`<prefix>/sensor_data`); empty = none",
+  topic_data: "readings topic",
+  topic_config: "config change topic",
+  interval_ms: "sampling interval; a change takes effect at once",
+  sensitivity: "minimum change of any value (in its unit) to publish; 0 = publish every reading",
+  heartbeat_ms: "publish at least this often even when nothing changed",
+  sensors: "enabled sensors: `temperature` (°C), `humidity` (%RH), `adc` (counts 0-1024), `vdd` (V)",
+  buffer_capacity: "readings kept while offline; oldest dropped when full",
+  qos: "QoS of readings (status, acks and events always use 1)",
+  reconnect_min_ms: "first reconnect delay; doubles per failure",
+  reconnect_max_ms: "reconnect delay cap",
+  flush_gap_ms: "pause between buffered readings when flushing after a reconnect",
+  dht_pin: "NodeMCU pin of the DHT11/22 data line (4 = D4 = GPIO2)",
+};
+
+function bounds(spec: FieldSpec): string {
+  switch (spec.kind) {
+    case Kind.Flag:
+      return "true/false";
+    case Kind.Text:
+      return `${spec.min}-${spec.max} chars`;
+    case Kind.Sensors:
+      return `list of ${spec.min}-${spec.max}`;
+    default:
+      return `${spec.min} – ${spec.max}`;
+  }
+}
+
+export function configTable(): string {
+  const defaults = defaultConfig() as unknown as Record<string, unknown>;
+  const rows = SCHEMA.map((s) => {
+    const unit = s.unit !== "" ? s.unit : "";
+    const def = JSON.stringify(defaults[s.key]);
+    return `| \`${s.key}\` | ${MEANING[s.key] ?? ""} | ${unit} | ${def} | ${bounds(s)} | ${s.runtime ? "yes" : "no"} |`;
+  });
+  return ["| key | meaning | unit | default | bounds | `config_change` |", "|---|---|---|---|---|---|", ...rows].join("\n");
+}
+
+if (process.argv[1]?.endsWith("config-table.ts")) {
+  process.stdout.write(configTable() + "\n");
+}

@@ -1,0 +1,334 @@
+/**
+ * Lua 5.1 binary chunks (the output of `string.dump` and `luac`): parse them
+ * and strip their debug info the way `luac -s` does.
+ *
+ * NodeMCU loads compiled `.lc` files, and its builds drop local and upvalue
+ * names anyway, so a stripped chunk is what the device really holds.
+ * Sizes (int, size_t, Instruction, lua_Number) and byte order come from the
+ * chunk's header, so the same code reads the 32-bit chunks of wasm Lua and
+ * the 64-bit ones of a desktop `luac5.1`.
+ *
+ * Layout (lundump.c / ldump.c of Lua 5.1):
+ *   header   "\x1bLua" 0x51 format endianness sizeof(int) sizeof(size_t)
+ *            sizeof(Instruction) sizeof(lua_Number) integral-flag
+ *   function source:string linedefined:int lastlinedefined:int
+ *            nups:u8 numparams:u8 is_vararg:u8 maxstacksize:u8
+ *            code:int n, n Instructions
+ *            constants:int n, each u8 type then nil | u8 bool | lua_Number | string
+ *            protos:int n, each a function
+ *            lineinfo:int n, n ints
+ *            locvars:int n, each string varname, int startpc, int endpc
+ *            upvalues:int n, each string
+ *   string   size_t n (0 = no string), then n bytes including the final NUL
+ */
+
+const SIGNATURE = [0x1b, 0x4c, 0x75, 0x61];
+const LUA51 = 0x51;
+const HEADER_SIZE = 12;
+
+const LUA_TNIL = 0;
+const LUA_TBOOLEAN = 1;
+const LUA_TNUMBER = 3;
+const LUA_TSTRING = 4;
+
+export interface ChunkHeader {
+  littleEndian: boolean;
+  sizeInt: number;
+  sizeSizeT: number;
+  sizeInstruction: number;
+  sizeNumber: number;
+  integral: boolean;
+}
+
+export type Constant = null | boolean | number | { bytes: Uint8Array };
+
+/** One function prototype, with where its parts sit in the chunk. */
+export interface Proto {
+  /** Source name (only the main function has one in an unstripped 5.1 chunk). */
+  source: string | undefined;
+  lineDefined: number;
+  lastLineDefined: number;
+  nups: number;
+  numParams: number;
+  isVararg: number;
+  maxStackSize: number;
+  /** Number of instructions. */
+  sizeCode: number;
+  constants: Constant[];
+  protos: Proto[];
+  sizeLineInfo: number;
+  localNames: string[];
+  upvalueNames: string[];
+}
+
+export interface Chunk {
+  header: ChunkHeader;
+  main: Proto;
+}
+
+class Reader {
+  pos = 0;
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly header: ChunkHeader,
+  ) {}
+
+  private need(n: number): void {
+    if (this.pos + n > this.bytes.length) {
+      throw new Error(`truncated Lua chunk: need ${n} bytes at offset ${this.pos} of ${this.bytes.length}`);
+    }
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.bytes[this.pos++] as number;
+  }
+
+  /** An unsigned integer of `size` bytes in the chunk's byte order (exact up to 2^53). */
+  uint(size: number): number {
+    this.need(size);
+    let value = 0;
+    for (let i = 0; i < size; i++) {
+      const b = this.bytes[this.pos + (this.header.littleEndian ? size - 1 - i : i)] as number;
+      value = value * 256 + b;
+    }
+    this.pos += size;
+    if (value > Number.MAX_SAFE_INTEGER) {
+      throw new Error(`integer too large at offset ${this.pos - size}`);
+    }
+    return value;
+  }
+
+  /** A C int (signed): linedefined can be -1 in hand-made chunks. */
+  int(): number {
+    const size = this.header.sizeInt;
+    const value = this.uint(size);
+    const limit = 2 ** (8 * size - 1);
+    return size <= 6 && value >= limit ? value - 2 * limit : value;
+  }
+
+  /** A count (int) that must be non-negative and fit in what is left. */
+  count(unit: number): number {
+    const n = this.int();
+    if (n < 0 || n * unit > this.bytes.length - this.pos) {
+      throw new Error(`bad count ${n} at offset ${this.pos - this.header.sizeInt}`);
+    }
+    return n;
+  }
+
+  skip(n: number): void {
+    this.need(n);
+    this.pos += n;
+  }
+
+  /** Bytes of a string without its final NUL; undefined for the null string. */
+  string(): Uint8Array | undefined {
+    const n = this.uint(this.header.sizeSizeT);
+    if (n === 0) {
+      return undefined;
+    }
+    this.need(n);
+    const s = this.bytes.subarray(this.pos, this.pos + n - 1);
+    this.pos += n;
+    return s;
+  }
+
+  number(): number {
+    const size = this.header.sizeNumber;
+    this.need(size);
+    const view = new DataView(this.bytes.buffer, this.bytes.byteOffset + this.pos, size);
+    this.pos += size;
+    if (this.header.integral) {
+      return size === 8 ? Number(view.getBigInt64(0, this.header.littleEndian)) : view.getInt32(0, this.header.littleEndian);
+    }
+    return size === 8 ? view.getFloat64(0, this.header.littleEndian) : view.getFloat32(0, this.header.littleEndian);
+  }
+}
+
+class Writer {
+  private readonly parts: Uint8Array[] = [];
+  constructor(private readonly header: ChunkHeader) {}
+
+  bytes(b: Uint8Array): void {
+    this.parts.push(b);
+  }
+
+  uint(value: number, size: number): void {
+    const out = new Uint8Array(size);
+    let v = value;
+    for (let i = 0; i < size; i++) {
+      out[this.header.littleEndian ? i : size - 1 - i] = v % 256;
+      v = Math.floor(v / 256);
+    }
+    this.parts.push(out);
+  }
+
+  int(value: number): void {
+    const size = this.header.sizeInt;
+    this.uint(value < 0 ? value + 2 ** (8 * size) : value, size);
+  }
+
+  result(): Uint8Array {
+    const total = this.parts.reduce((n, p) => n + p.length, 0);
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}
+
+export function readHeader(bytes: Uint8Array): ChunkHeader {
+  if (bytes.length < HEADER_SIZE || SIGNATURE.some((b, i) => bytes[i] !== b)) {
+    throw new Error("not a Lua binary chunk (no \\x1bLua signature)");
+  }
+  if (bytes[4] !== LUA51) {
+    throw new Error(`not a Lua 5.1 chunk (version byte 0x${(bytes[4] ?? 0).toString(16)})`);
+  }
+  if (bytes[5] !== 0) {
+    throw new Error(`unknown chunk format ${bytes[5]}`);
+  }
+  const header: ChunkHeader = {
+    littleEndian: bytes[6] === 1,
+    sizeInt: bytes[7] as number,
+    sizeSizeT: bytes[8] as number,
+    sizeInstruction: bytes[9] as number,
+    sizeNumber: bytes[10] as number,
+    integral: bytes[11] === 1,
+  };
+  for (const [name, size] of [
+    ["int", header.sizeInt],
+    ["size_t", header.sizeSizeT],
+    ["Instruction", header.sizeInstruction],
+    ["lua_Number", header.sizeNumber],
+  ] as const) {
+    if (size < 1 || size > 8) {
+      throw new Error(`unsupported sizeof(${name}) = ${size}`);
+    }
+  }
+  return header;
+}
+
+const text = new TextDecoder("latin1");
+
+function readProto(r: Reader, w: Writer | undefined): Proto {
+  const h = r.header;
+  // source: stripped chunks carry none (the loader uses the chunk name)
+  const source = r.string();
+  w?.uint(0, h.sizeSizeT);
+  const start = r.pos;
+  const lineDefined = r.int();
+  const lastLineDefined = r.int();
+  const nups = r.u8();
+  const numParams = r.u8();
+  const isVararg = r.u8();
+  const maxStackSize = r.u8();
+  const sizeCode = r.count(h.sizeInstruction);
+  r.skip(sizeCode * h.sizeInstruction);
+  const nk = r.count(1);
+  const constants: Constant[] = [];
+  for (let i = 0; i < nk; i++) {
+    const type = r.u8();
+    switch (type) {
+      case LUA_TNIL:
+        constants.push(null);
+        break;
+      case LUA_TBOOLEAN:
+        constants.push(r.u8() !== 0);
+        break;
+      case LUA_TNUMBER:
+        constants.push(r.number());
+        break;
+      case LUA_TSTRING: {
+        const s = r.string();
+        constants.push({ bytes: s ?? new Uint8Array(0) });
+        break;
+      }
+      default:
+        throw new Error(`bad constant type ${type} at offset ${r.pos - 1}`);
+    }
+  }
+  // Everything from linedefined through the constants is copied unchanged.
+  w?.bytes(r.bytes.subarray(start, r.pos));
+  const np = r.count(1);
+  w?.int(np);
+  const protos: Proto[] = [];
+  for (let i = 0; i < np; i++) {
+    protos.push(readProto(r, w));
+  }
+  // Debug info: read it all, write three empty lists.
+  const sizeLineInfo = r.count(h.sizeInt);
+  r.skip(sizeLineInfo * h.sizeInt);
+  const nloc = r.count(1);
+  const localNames: string[] = [];
+  for (let i = 0; i < nloc; i++) {
+    localNames.push(text.decode(r.string() ?? new Uint8Array(0)));
+    r.int();
+    r.int();
+  }
+  const nupn = r.count(1);
+  const upvalueNames: string[] = [];
+  for (let i = 0; i < nupn; i++) {
+    upvalueNames.push(text.decode(r.string() ?? new Uint8Array(0)));
+  }
+  w?.int(0);
+  w?.int(0);
+  w?.int(0);
+  return {
+    source: source === undefined ? undefined : text.decode(source),
+    lineDefined,
+    lastLineDefined,
+    nups,
+    numParams,
+    isVararg,
+    maxStackSize,
+    sizeCode,
+    constants,
+    protos,
+    sizeLineInfo,
+    localNames,
+    upvalueNames,
+  };
+}
+
+function walk(bytes: Uint8Array, strip: boolean): { chunk: Chunk; stripped: Uint8Array | undefined } {
+  const header = readHeader(bytes);
+  const r = new Reader(bytes, header);
+  r.pos = HEADER_SIZE;
+  const w = strip ? new Writer(header) : undefined;
+  w?.bytes(bytes.subarray(0, HEADER_SIZE));
+  const main = readProto(r, w);
+  if (r.pos !== bytes.length) {
+    throw new Error(`${bytes.length - r.pos} trailing bytes after the main function`);
+  }
+  return { chunk: { header, main }, stripped: w?.result() };
+}
+
+/** Parse a Lua 5.1 binary chunk. */
+export function parseChunk(bytes: Uint8Array): Chunk {
+  return walk(bytes, false).chunk;
+}
+
+/**
+ * The chunk without debug info, as `luac -s` writes it: every function's
+ * source is the null string and its line info, local names and upvalue
+ * names are empty. Error messages then say `?:` instead of `file:line:`.
+ */
+export function stripChunk(bytes: Uint8Array): Uint8Array {
+  const { stripped } = walk(bytes, true);
+  if (stripped === undefined) {
+    throw new Error("unreachable");
+  }
+  return stripped;
+}
+
+/** All prototypes of a chunk, depth first, main function first. */
+export function allProtos(main: Proto): Proto[] {
+  const out: Proto[] = [main];
+  for (const p of main.protos) {
+    out.push(...allProtos(p));
+  }
+  return out;
+}
