@@ -17,18 +17,23 @@ export const enum Kind {
   Sensors,
 }
 
-export interface FieldSpec {
-  key: string;
-  kind: Kind;
-  /** Lowest value, or shortest length for Text. */
-  min: number;
-  /** Highest value, or longest length for Text. */
-  max: number;
-  /** Unit shown in error messages and docs ("ms", "s", "" for none). */
-  unit: string;
-  /** May be changed at run time through `config_change`. */
-  runtime: boolean;
-}
+/**
+ * One config key: [key, kind, min, max, unit, runtime, default].
+ * - min/max: lowest/highest value, or shortest/longest length for Text.
+ * - unit: shown in error messages and docs ("ms", "s", "" for none).
+ * - runtime: may be changed through `config_change`.
+ * A tuple rather than an object: on Lua 5.1 a 7-slot array costs about half
+ * the heap of a 7-key hash table, and there are two dozen of these.
+ */
+export type FieldSpec = readonly [
+  key: string,
+  kind: Kind,
+  min: number,
+  max: number,
+  unit: string,
+  runtime: boolean,
+  fallback: string | number | boolean | readonly string[],
+];
 
 /** Sensor names a node may enable, with the unit its reading is in. */
 export const SENSOR_UNITS: Record<string, string> = {
@@ -69,57 +74,39 @@ const DAY_MS = 24 * HOUR_MS;
 
 /** Every config key. Order matters: errors are reported in this order. */
 export const SCHEMA: FieldSpec[] = [
-  { key: "node_id", kind: Kind.Text, min: 0, max: 32, unit: "", runtime: false },
-  { key: "wifi_ssid", kind: Kind.Text, min: 0, max: 32, unit: "", runtime: false },
-  { key: "wifi_password", kind: Kind.Text, min: 0, max: 64, unit: "", runtime: false },
-  { key: "mqtt_host", kind: Kind.Text, min: 1, max: 64, unit: "", runtime: false },
-  { key: "mqtt_port", kind: Kind.Integer, min: 1, max: 65535, unit: "", runtime: false },
-  { key: "mqtt_secure", kind: Kind.Flag, min: 0, max: 0, unit: "", runtime: false },
-  { key: "mqtt_user", kind: Kind.Text, min: 0, max: 64, unit: "", runtime: false },
-  { key: "mqtt_password", kind: Kind.Text, min: 0, max: 64, unit: "", runtime: false },
-  { key: "mqtt_keepalive_s", kind: Kind.Integer, min: 10, max: 3600, unit: "s", runtime: false },
-  { key: "topic_prefix", kind: Kind.Text, min: 0, max: 32, unit: "", runtime: false },
-  { key: "topic_data", kind: Kind.Text, min: 1, max: 32, unit: "", runtime: false },
-  { key: "topic_config", kind: Kind.Text, min: 1, max: 32, unit: "", runtime: false },
-  { key: "interval_ms", kind: Kind.Integer, min: 100, max: DAY_MS, unit: "ms", runtime: true },
-  { key: "sensitivity", kind: Kind.Decimal, min: 0, max: 1000, unit: "", runtime: true },
-  { key: "heartbeat_ms", kind: Kind.Integer, min: 1000, max: DAY_MS, unit: "ms", runtime: true },
-  { key: "sensors", kind: Kind.Sensors, min: 1, max: MAX_SENSORS, unit: "", runtime: true },
+  ["node_id", Kind.Text, 0, 32, "", false, ""],
+  ["wifi_ssid", Kind.Text, 0, 32, "", false, ""],
+  ["wifi_password", Kind.Text, 0, 64, "", false, ""],
+  ["mqtt_host", Kind.Text, 1, 64, "", false, "127.0.0.1"],
+  ["mqtt_port", Kind.Integer, 1, 65535, "", false, 1883],
+  ["mqtt_secure", Kind.Flag, 0, 0, "", false, false],
+  ["mqtt_user", Kind.Text, 0, 64, "", false, ""],
+  ["mqtt_password", Kind.Text, 0, 64, "", false, ""],
+  ["mqtt_keepalive_s", Kind.Integer, 10, 3600, "s", false, 60],
+  ["topic_prefix", Kind.Text, 0, 32, "", false, ""],
+  ["topic_data", Kind.Text, 1, 32, "", false, "sensor_data"],
+  ["topic_config", Kind.Text, 1, 32, "", false, "config_change"],
+  ["interval_ms", Kind.Integer, 100, DAY_MS, "ms", true, 10000],
+  ["sensitivity", Kind.Decimal, 0, 1000, "", true, 0],
+  ["heartbeat_ms", Kind.Integer, 1000, DAY_MS, "ms", true, 300000],
+  ["sensors", Kind.Sensors, 1, MAX_SENSORS, "", true, ["temperature", "humidity"]],
   // 100 buffered readings of ~110 B each is ~14 KB of Lua heap on the device.
-  { key: "buffer_capacity", kind: Kind.Integer, min: 0, max: 100, unit: "readings", runtime: true },
-  { key: "qos", kind: Kind.Integer, min: 0, max: 1, unit: "", runtime: true },
-  { key: "reconnect_min_ms", kind: Kind.Integer, min: 100, max: HOUR_MS, unit: "ms", runtime: false },
-  { key: "reconnect_max_ms", kind: Kind.Integer, min: 1000, max: HOUR_MS, unit: "ms", runtime: false },
-  { key: "flush_gap_ms", kind: Kind.Integer, min: 0, max: 10000, unit: "ms", runtime: true },
+  ["buffer_capacity", Kind.Integer, 0, 100, "readings", true, 50],
+  ["qos", Kind.Integer, 0, 1, "", true, 1],
+  ["reconnect_min_ms", Kind.Integer, 100, HOUR_MS, "ms", false, 1000],
+  ["reconnect_max_ms", Kind.Integer, 1000, HOUR_MS, "ms", false, 60000],
+  ["flush_gap_ms", Kind.Integer, 0, 10000, "ms", true, 50],
   // NodeMCU pin index (D0-D12); D4 is GPIO2 on NodeMCU dev kits.
-  { key: "dht_pin", kind: Kind.Integer, min: 0, max: 12, unit: "", runtime: false },
+  ["dht_pin", Kind.Integer, 0, 12, "", false, 4],
 ];
 
+/** A fresh config holding every key's default. */
 export function defaultConfig(): NodeConfig {
-  return {
-    node_id: "",
-    wifi_ssid: "",
-    wifi_password: "",
-    mqtt_host: "127.0.0.1",
-    mqtt_port: 1883,
-    mqtt_secure: false,
-    mqtt_user: "",
-    mqtt_password: "",
-    mqtt_keepalive_s: 60,
-    topic_prefix: "",
-    topic_data: "sensor_data",
-    topic_config: "config_change",
-    interval_ms: 10000,
-    sensitivity: 0,
-    heartbeat_ms: 300000,
-    sensors: ["temperature", "humidity"],
-    buffer_capacity: 50,
-    qos: 1,
-    reconnect_min_ms: 1000,
-    reconnect_max_ms: 60000,
-    flush_gap_ms: 50,
-    dht_pin: 4,
-  };
+  const config: Fields = {};
+  for (const spec of SCHEMA) {
+    config[spec[0]] = normalise(spec, spec[6]);
+  }
+  return config as unknown as NodeConfig;
 }
 
 export interface ConfigError {
@@ -132,29 +119,31 @@ export interface ConfigError {
 type Fields = Record<string, unknown>;
 
 function range(spec: FieldSpec): string {
-  const unit = spec.unit !== "" ? " " + spec.unit : "";
-  return "from " + spec.min + " to " + spec.max + unit;
+  return "from " + spec[2] + " to " + spec[3] + (spec[4] !== "" ? " " + spec[4] : "");
 }
 
 /** Why `value` is not acceptable for `spec`, or undefined when it is. */
 export function checkValue(spec: FieldSpec, value: unknown): string | undefined {
-  if (spec.kind === Kind.Flag) {
+  const kind = spec[1];
+  const min = spec[2];
+  const max = spec[3];
+  if (kind === Kind.Flag) {
     return typeof value === "boolean" ? undefined : "must be true or false";
   }
-  if (spec.kind === Kind.Text) {
-    if (typeof value !== "string" || value.length < spec.min || value.length > spec.max) {
-      return "must be a string of " + spec.min + " to " + spec.max + " characters";
+  if (kind === Kind.Text) {
+    if (typeof value !== "string" || value.length < min || value.length > max) {
+      return "must be a string of " + min + " to " + max + " characters";
     }
     return undefined;
   }
-  if (spec.kind === Kind.Sensors) {
+  if (kind === Kind.Sensors) {
     return checkSensors(value);
   }
-  const what = spec.kind === Kind.Integer ? "must be a whole number " : "must be a number ";
-  if (typeof value !== "number" || value < spec.min || value > spec.max) {
+  const what = kind === Kind.Integer ? "must be a whole number " : "must be a number ";
+  if (typeof value !== "number" || value < min || value > max) {
     return what + range(spec);
   }
-  return spec.kind === Kind.Integer && Math.floor(value) !== value ? what + range(spec) : undefined;
+  return kind === Kind.Integer && Math.floor(value) !== value ? what + range(spec) : undefined;
 }
 
 /** Number of entries if `value` is a JSON array (Lua: a sequence), else -1. */
@@ -194,10 +183,10 @@ function checkSensors(value: unknown): string | undefined {
 
 /** Normalise a checked value: whole numbers stay integers on Lua 5.3, lists are copied. */
 function normalise(spec: FieldSpec, value: unknown): unknown {
-  if (spec.kind === Kind.Integer) {
+  if (spec[1] === Kind.Integer) {
     return Math.floor(value as number);
   }
-  if (spec.kind === Kind.Sensors) {
+  if (spec[1] === Kind.Sensors) {
     const copy: string[] = [];
     for (const name of value as string[]) {
       copy.push(name);
@@ -209,7 +198,7 @@ function normalise(spec: FieldSpec, value: unknown): unknown {
 
 export function findSpec(key: string): FieldSpec | undefined {
   for (const spec of SCHEMA) {
-    if (spec.key === key) {
+    if (spec[0] === key) {
       return spec;
     }
   }
@@ -217,19 +206,19 @@ export function findSpec(key: string): FieldSpec | undefined {
 }
 
 export function copyConfig(source: NodeConfig): NodeConfig {
-  const copy = defaultConfig();
+  const copy: Fields = {};
   for (const spec of SCHEMA) {
-    (copy as unknown as Fields)[spec.key] = normalise(spec, (source as unknown as Fields)[spec.key]);
+    copy[spec[0]] = normalise(spec, (source as unknown as Fields)[spec[0]]);
   }
-  return copy;
+  return copy as unknown as NodeConfig;
 }
 
 /** Settable keys, listed in the error for an unknown key (a "did you mean" would cost lualib string helpers). */
 function unknownKeyReason(): string {
   let keys = "";
   for (const spec of SCHEMA) {
-    if (spec.runtime) {
-      keys = keys + (keys !== "" ? ", " : "") + spec.key;
+    if (spec[5]) {
+      keys = keys + (keys !== "" ? ", " : "") + spec[0];
     }
   }
   return "unknown key; settable keys are " + keys;
@@ -273,13 +262,14 @@ export function applyChange(current: NodeConfig, change: Fields, envelope: strin
     }
   }
   for (const spec of SCHEMA) {
-    const value = change[spec.key];
+    const key = spec[0];
+    const value = change[key];
     if (value !== undefined) {
-      const reason = spec.runtime ? checkValue(spec, value) : "cannot be changed over MQTT; set it in config.json";
+      const reason = spec[5] ? checkValue(spec, value) : "cannot be changed over MQTT; set it in config.json";
       if (reason !== undefined) {
-        errors.push({ key: spec.key, reason: reason });
+        errors.push({ key: key, reason: reason });
       } else {
-        (next as unknown as Fields)[spec.key] = normalise(spec, value);
+        (next as unknown as Fields)[key] = normalise(spec, value);
       }
     }
   }
@@ -303,13 +293,14 @@ export function loadConfig(stored: unknown): ChangeResult {
     return { config: config, errors: errors };
   }
   for (const spec of SCHEMA) {
-    const value = (stored as Fields)[spec.key];
+    const key = spec[0];
+    const value = (stored as Fields)[key];
     if (value !== undefined) {
       const reason = checkValue(spec, value);
       if (reason !== undefined) {
-        errors.push({ key: spec.key, reason: reason });
+        errors.push({ key: key, reason: reason });
       } else {
-        (config as unknown as Fields)[spec.key] = normalise(spec, value);
+        (config as unknown as Fields)[key] = normalise(spec, value);
       }
     }
   }
@@ -320,8 +311,8 @@ export function loadConfig(stored: unknown): ChangeResult {
 export function runtimeView(config: NodeConfig): Fields {
   const view: Fields = {};
   for (const spec of SCHEMA) {
-    if (spec.runtime) {
-      view[spec.key] = (config as unknown as Fields)[spec.key];
+    if (spec[5]) {
+      view[spec[0]] = (config as unknown as Fields)[spec[0]];
     }
   }
   return view;

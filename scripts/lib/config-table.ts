@@ -30,24 +30,25 @@ const MEANING: Record<string, string> = {
 };
 
 function bounds(spec: FieldSpec): string {
-  switch (spec.kind) {
+  const [, kind, min, max] = spec;
+  switch (kind) {
     case Kind.Flag:
       return "true/false";
     case Kind.Text:
-      return `${spec.min}-${spec.max} chars`;
+      return `${min}-${max} chars`;
     case Kind.Sensors:
-      return `list of ${spec.min}-${spec.max}`;
+      return `list of ${min}-${max}`;
     default:
-      return `${spec.min} – ${spec.max}`;
+      return `${min} – ${max}`;
   }
 }
 
 export function configTable(): string {
   const defaults = defaultConfig() as unknown as Record<string, unknown>;
   const rows = SCHEMA.map((s) => {
-    const unit = s.unit !== "" ? s.unit : "";
-    const def = JSON.stringify(defaults[s.key]);
-    return `| \`${s.key}\` | ${MEANING[s.key] ?? ""} | ${unit} | ${def} | ${bounds(s)} | ${s.runtime ? "yes" : "no"} |`;
+    const [key, , , , unit, runtime] = s;
+    const def = JSON.stringify(defaults[key]);
+    return `| \`${key}\` | ${MEANING[key] ?? ""} | ${unit} | ${def} | ${bounds(s)} | ${runtime ? "yes" : "no"} |`;
   });
   return ["| key | meaning | unit | default | bounds | `config_change` |", "|---|---|---|---|---|---|", ...rows].join("\n");
 }

@@ -11,9 +11,9 @@ describe("config schema", () => {
   it("has a valid default for every key", () => {
     const defaults = defaultConfig() as unknown as Record<string, unknown>;
     for (const s of SCHEMA) {
-      expect(checkValue(s, defaults[s.key]), s.key).toBeUndefined();
+      expect(checkValue(s, defaults[s[0]]), s[0]).toBeUndefined();
     }
-    expect(Object.keys(defaults).sort()).toEqual(SCHEMA.map((s) => s.key).sort());
+    expect(Object.keys(defaults).sort()).toEqual(SCHEMA.map((s) => s[0]).sort());
   });
 
   it.each([
