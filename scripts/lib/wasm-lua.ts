@@ -121,6 +121,7 @@ function dofile(name)
   if not f then error(err, 2) end
   return f()
 end
+W.dofile = dofile
 -- require("a.b") finds "a/b.lua" or "a.b.lua" among the sources.
 local searchers = package.loaders or package.searchers
 table.insert(searchers, 2, function(modname)
@@ -134,7 +135,7 @@ end)
 const PRINT_MODES = {
   discard: "print = function() end",
   capture: String.raw`
-    local out, tostring, concat, select = __wasm.out, tostring, table.concat, select
+    local tostring, concat, select = tostring, table.concat, select
     print = function(...)
       local t = {}
       for i = 1, select("#", ...) do t[i] = tostring((select(i, ...))) end
@@ -213,6 +214,10 @@ export class WasmLua {
    * UTF-8; a Uint8Array is stored byte for byte.
    */
   setVar(key: string, value: string | Uint8Array): void {
+    if (typeof value === "string" && value.includes("\0")) {
+      // The bindings pass C strings: a NUL would end them.
+      value = new Uint8Array(Buffer.from(value, "utf8"));
+    }
     if (typeof value === "string") {
       this.put(value);
       this.call("set", key);
@@ -228,6 +233,9 @@ export class WasmLua {
    * The contents stay on the Lua heap: add sources before taking a baseline.
    */
   addSource(name: string, contents: string | Uint8Array): void {
+    if (typeof contents === "string" && contents.includes("\0")) {
+      contents = new Uint8Array(Buffer.from(contents, "utf8"));
+    }
     if (typeof contents === "string") {
       this.put(contents);
       this.call("source", name);
@@ -246,7 +254,7 @@ export class WasmLua {
     this.setVar("code", code);
     const [status, ...results] = this.call("exec", chunkName, "");
     if (status !== "ok") {
-      throw new LuaError(results[0] ?? "unknown Lua error");
+      throw new LuaError(trimTraceback(results[0]));
     }
     return results;
   }
@@ -256,7 +264,7 @@ export class WasmLua {
     this.setVar("code", code);
     const [status, ...results] = this.call("exec", chunkName, "hex");
     if (status !== "ok") {
-      throw new LuaError(results[0] ?? "unknown Lua error");
+      throw new LuaError(trimTraceback(results[0]));
     }
     return results.map((hex) => new Uint8Array(Buffer.from(hex, "hex")));
   }
@@ -293,6 +301,11 @@ export class WasmLua {
       this.L = undefined;
     }
   }
+}
+
+/** The traceback without the frames of this wrapper (from xpcall down). */
+function trimTraceback(message: string | undefined): string {
+  return (message ?? "unknown Lua error").replace(/\n\t\[C\]: in function 'xpcall'[\s\S]*$/, "");
 }
 
 /** A Lua string literal for `s` (ASCII-safe: other bytes become escapes). */
