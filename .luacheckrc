@@ -10,7 +10,7 @@ read_globals = {
 }
 -- Globals the firmware sets on purpose, for the REPL.
 globals = { "espfleet_node", "espfleet_stop" }
-files["firmware/dist/app.lua"] = {
-  -- TypeScriptToLua's bundle prelude shadows `require` and leaves unused self/args.
-  ignore = { "612", "211", "212", "213", "231", "311", "411", "412", "421", "431", "432" },
-}
+-- TypeScriptToLua's bundle prelude shadows `require` and leaves unused self/args.
+local bundle = { ignore = { "612", "211", "212", "213", "231", "311", "411", "412", "421", "431", "432" } }
+files["firmware/dist/app.lua"] = bundle
+files["firmware/dist/cfg.lua"] = bundle

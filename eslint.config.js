@@ -35,14 +35,14 @@ const luaSubset = {
       { selector: "SpreadElement", message: "spread costs lualib." },
       // TSTL's 5.1 target turns `const [a, b] = t` into `unpack(t)`, which Lua 5.3 (and NodeMCU's 5.3 builds) lack.
       // (Destructuring a LuaMultiReturn call, e.g. `const [ok, err] = pcall(f)`, stays a plain multiple assignment.)
-      { selector: "VariableDeclarator[init.type!='CallExpression'] > ArrayPattern, AssignmentExpression > ArrayPattern", message: "array destructuring compiles to unpack(), missing on Lua 5.3; index the tuple." },
+      { selector: "VariableDeclarator[init.type!='CallExpression'] > ArrayPattern.id, AssignmentExpression > ArrayPattern", message: "array destructuring compiles to unpack(), missing on Lua 5.3; index the tuple." },
       { selector: "CallExpression[callee.property.name=/^(splice|split|concat|filter|map|forEach|reduce|includes|sort|indexOf|toFixed|charCodeAt|substring)$/]", message: "this method pulls in lualib (TS-SUBSET.md)." },
     ],
   },
 };
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "build/", "firmware/dist/", "**/*.lua"] },
+  { ignores: ["node_modules/", "build/", "firmware/dist/", "scratch/", "**/*.lua"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

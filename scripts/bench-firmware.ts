@@ -31,6 +31,7 @@ import { luaString, WasmLua } from "./lib/wasm-lua";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "firmware", "dist");
 const mockPath = process.env.ESPFLEET_NODEMCU_MOCK ?? join(root, "test", "lua", "nodemcu_mock.lua");
+const commonPath = join(root, "device", "lua", "nodemcu_common.lua");
 const outFile = join(root, "build", "bench-firmware.json");
 
 /** The project goal: steady-state heap of the whole firmware, in KB. */
@@ -115,7 +116,27 @@ sim = M.install({ json = "pure" })
 dofile, loadfile = __wasm.dofile, __wasm.loadfile
 print = function() end
 sim.files["config.json"] = ${luaString(CONFIG_JSON)}
-sim.sensors.dht = { status = 0, temp = 21.5, humi = 40 }
+-- The app finds its cold code (cfg.lc) on the mock's flash, as on the device.
+sim.files["cfg.lc"] = __wasm.sources["cfg.lc"]
+
+-- Reachable heap (a full GC first: the device's emergency GC frees garbage
+-- before it fails an allocation) at the two moments the config code is in use
+-- on top of the app: at boot, when start() writes the boot counter (the whole
+-- app chunk is still loaded then, and the config schema built), and during
+-- each config change, when the new config.json is written.
+bench_peaks = { boot = 0, change = 0 }
+do
+  local open, collect = file.open, collectgarbage
+  file.open = function(name, mode)
+    if name == "boot.txt.new" or name == "config.json.new" then
+      collect("collect")
+      local kb = collect("count")
+      local key = name == "boot.txt.new" and "boot" or "change"
+      if kb > bench_peaks[key] then bench_peaks[key] = kb end
+    end
+    return open(name, mode)
+  end
+end
 
 -- Counters of the run; every key exists before the baseline so the run adds none.
 bench = { tick = 0, interval = 1000, data = 0, acks = 0, status = 0, events = 0, dropped_events = 0,
@@ -218,6 +239,8 @@ for _ = 1, 6 do collectgarbage("collect") end
 interface Sources {
   appLua: string;
   appLc: Uint8Array;
+  /** The cold code as shipped; undefined for a build without it. */
+  cfgLc: Uint8Array | undefined;
   mock: string;
   extra: Record<string, string | Uint8Array>;
 }
@@ -227,7 +250,12 @@ function baselineState(sources: Sources): { lua: WasmLua; base: number } {
   const lua = new WasmLua({ version: "5.1", print: "discard" });
   lua.addSource("app.lua", sources.appLua);
   lua.addSource("app.lc", sources.appLc);
+  if (sources.cfgLc !== undefined) {
+    lua.addSource("cfg.lc", sources.cfgLc);
+  }
   lua.addSource("nodemcu_mock.lua", sources.mock);
+  // The mock loads the pure-Lua pieces it shares with the virtual device (device/lua) from this source.
+  lua.addSource("nodemcu_common.lua", readFileSync(commonPath, "utf8"));
   for (const [name, contents] of Object.entries(sources.extra)) {
     lua.addSource(name, contents);
   }
@@ -273,6 +301,10 @@ interface RunResult {
   maxTickGarbage: number;
   /** Highest live-before-tick + that tick's garbage, over baseline. */
   maxPeak: number;
+  /** Reachable at boot with the bundled config code still held, over baseline. */
+  bootPeak: number;
+  /** Most reachable while a config change was handled (cfg.lc loaded, its schema built), over baseline. */
+  changePeak: number;
   atGrowthStart: number;
   growth: number;
   checkpoints: { tick: number; bytes: number }[];
@@ -292,6 +324,7 @@ function runTicks(sources: Sources): RunResult {
   }
   const names = ["data", "acks", "status", "events", "dropped_events", "changes", "outages", "samples", "max_live", "max_live_tick", "max_tick_garbage", "max_peak"];
   const values = lua.run(`return ${names.map((n) => `bench.${n}`).join(", ")}`, "=bench").map(Number);
+  const [bootPeak, changePeak] = lua.run("return bench_peaks.boot, bench_peaks.change", "=bench").map(Number);
   const counters: Record<string, number> = {};
   names.forEach((n, i) => (counters[n] = values[i] as number));
   lua.close();
@@ -310,6 +343,8 @@ function runTicks(sources: Sources): RunResult {
     maxLiveTick: counters.max_live_tick as number,
     maxTickGarbage: (counters.max_tick_garbage as number) * KB,
     maxPeak: (counters.max_peak as number) * KB - base,
+    bootPeak: (bootPeak as number) * KB - base,
+    changePeak: (changePeak as number) * KB - base,
     atGrowthStart: at(GROWTH_FROM_TICK),
     growth: afterRun - at(GROWTH_FROM_TICK),
     checkpoints,
@@ -668,11 +703,22 @@ function main(): void {
   const compiler = new WasmLua({ version: "5.1" });
   const scratch = mkdtempSync(join(tmpdir(), "bench-firmware-"));
   const files: FileSize[] = [];
+  const shipped: Record<string, Uint8Array> = {};
   let appLcFull: Uint8Array | undefined;
-  let appLc: Uint8Array | undefined;
   for (const name of readdirSync(dist).sort()) {
     const path = join(dist, name);
     const sourceBytes = statSync(path).size;
+    if (name.endsWith(".lc")) {
+      // What the device runs (NodeMCU's layout), back in the stock layout for this Lua: the same code byte for byte.
+      const stock = stripChunk(new Uint8Array(readFileSync(path)), "nodemcu");
+      const expected = stripChunk(compiler.compile(readFileSync(path.replace(/\.lc$/, ".lua"), "utf8"), "@" + name.replace(/\.lc$/, ".lua")));
+      if (!Buffer.from(stock).equals(Buffer.from(expected))) {
+        throw new Error(`firmware/dist/${name} is not the compiled ${name.replace(/\.lc$/, ".lua")}`);
+      }
+      shipped[name] = stock;
+      files.push({ file: `${name} (shipped, NodeMCU layout)`, sourceBytes, luacStrippedBytes: undefined, wasmLcBytes: undefined, wasmLcStrippedBytes: undefined });
+      continue;
+    }
     if (!name.endsWith(".lua")) {
       files.push({ file: name, sourceBytes, luacStrippedBytes: undefined, wasmLcBytes: undefined, wasmLcStrippedBytes: undefined });
       continue;
@@ -681,21 +727,24 @@ function main(): void {
     const stripped = stripChunk(full);
     if (name === "app.lua") {
       appLcFull = full;
-      appLc = stripped;
     }
     files.push({ file: name, sourceBytes, luacStrippedBytes: luacStripped(path, scratch), wasmLcBytes: full.length, wasmLcStrippedBytes: stripped.length });
   }
   compiler.close();
   rmSync(scratch, { recursive: true, force: true });
-  if (appLc === undefined || appLcFull === undefined) {
+  if (appLcFull === undefined) {
     throw new Error("firmware/dist/app.lua missing after the build");
   }
+  // (A build that ships no .lc files: the bench compiles app.lua as the device would.)
+  const appLc = shipped["app.lc"] ?? stripChunk(appLcFull);
+  const cfgLc = shipped["cfg.lc"];
   const lualibBytes = lualibSectionBytes(appLua);
   const protos = allProtos(parseChunk(appLcFull).main);
 
-  const sources: Sources = { appLua, appLc, mock, extra: {} };
+  const sources: Sources = { appLua, appLc, cfgLc, mock, extra: {} };
   const loadedDebug = loadedOnly(sources, "app.lua");
   const loadedStripped = loadedOnly(sources, "app.lc");
+  const loadedCfg = sources.cfgLc !== undefined ? loadedOnly(sources, "cfg.lc") : Number.NaN;
   const fromSource = startApp(sources, "app.lua");
   fromSource.lua.close();
   const { base: baselineBytes, lua: probe } = baselineState(sources);
@@ -727,9 +776,12 @@ function main(): void {
   const heapRows = [
     ["(a) app.lua loaded, not run, with debug info", kb(loadedDebug), "function prototypes: code, constants, line info, local/upvalue names"],
     ["(b) app.lc loaded, not run, stripped (luac -s)", kb(loadedStripped), "function prototypes: code and constants only"],
+    ["    cfg.lc loaded, not run, stripped", Number.isNaN(loadedCfg) ? "-" : kb(loadedCfg), "the cold code, loaded from flash for each config change (on top of the steady state)"],
     ["(c) started, wifi up, MQTT connected (app.lc)", kb(run.startedConnected), `the whole running app; from app.lua source: ${kb(fromSource.connected)} KB`],
     [`(d) after ${num(TICKS)} ticks`, kb(run.afterRun), "steady state: same, with buffered readings and config as they stand"],
     ["(e) maximum during the run", kb(run.maxLive), `live heap, full GC every ${SAMPLE_EVERY} ticks; highest at tick ${num(run.maxLiveTick)}`],
+    ["(g) peak at boot (reachable)", kb(run.bootPeak), "while start() writes the boot counter: all of app.lc loaded, the config schema built"],
+    ["(h) peak during a config change (reachable)", kb(run.changePeak), "the most over the run, while config.json is written: the config code in use on top of the steady state"],
     [`(f) growth, tick ${num(GROWTH_FROM_TICK)} -> ${num(TICKS)}`, (run.growth >= 0 ? "+" : "") + kb(run.growth), `${run.growth >= 0 ? "+" : ""}${num(run.growth)} B`],
   ];
   say(table(heapRows, ["l", "r", "l"]));
@@ -824,12 +876,15 @@ function main(): void {
       baselineBytes,
       loadedWithDebugInfo: loadedDebug,
       loadedStripped,
+      cfgLoadedStripped: loadedCfg,
       startedConnected: run.startedConnected,
       startedConnectedFromSource: fromSource.connected,
       afterRun: run.afterRun,
       maxDuringRun: run.maxLive,
       maxDuringRunTick: run.maxLiveTick,
       peakLivePlusOneTickGarbage: run.maxPeak,
+      bootPeakReachable: run.bootPeak,
+      configChangePeakReachable: run.changePeak,
       maxGarbageOneTick: run.maxTickGarbage,
       atTick10000: run.atGrowthStart,
       growth10000to100000: run.growth,

@@ -1,9 +1,32 @@
 /**
  * The node's configuration: one declarative schema with defaults, units and
- * bounds, and the validator that checks a stored file or a `config_change`
- * against it. The same code runs on the device, so it avoids everything
- * TS-SUBSET.md lists as costly (no Map, no Error, no delete, no sort).
+ * bounds, the validator that checks a stored file or a `config_change`
+ * against it, and the node's rarely used code built on them: boot (the stored
+ * config, the boot counter) and the handling of a `config_change`. The same
+ * code runs on the device, so it avoids everything TS-SUBSET.md lists as
+ * costly (no Map, no Error, no delete, no sort).
+ *
+ * The node does not call this module directly (node.ts only re-exports a
+ * few constants): it asks `platform.loadModule("cfg")` each time it needs it
+ * and keeps nothing of it.
+ * In Node that is this module; on NodeMCU it is cfg.lc, this module compiled
+ * on its own, loaded from flash, so the code, the schema and the message
+ * texts take heap only during boot and while a config change is handled (see
+ * firmware/nodemcu/platform.ts). Everything imported here is built into
+ * cfg.lua too: never import node.ts or anything of firmware/nodemcu (type
+ * imports aside).
  */
+import type { Platform } from "./platform";
+import { Topics, topicsFor } from "./topics";
+
+export { topicsFor };
+
+export const CONFIG_FILE = "config.json";
+export const BOOT_FILE = "boot.txt";
+/** Longest `config_change` accepted, in bytes; NodeMCU drops anything over 1024. */
+export const MAX_CONFIG_BYTES = 512;
+/** Keys of a `config_change` that address the message rather than the config. */
+export const ENVELOPE_KEYS = ["target", "req"];
 
 export const enum Kind {
   /** Whole number within [min, max]. */
@@ -96,8 +119,8 @@ export const SCHEMA: FieldSpec[] = [
   ["reconnect_min_ms", Kind.Integer, 100, HOUR_MS, "ms", false, 1000],
   ["reconnect_max_ms", Kind.Integer, 1000, HOUR_MS, "ms", false, 60000],
   ["flush_gap_ms", Kind.Integer, 0, 10000, "ms", true, 50],
-  // NodeMCU pin index (D0-D12); D4 is GPIO2 on NodeMCU dev kits.
-  ["dht_pin", Kind.Integer, 0, 12, "", false, 4],
+  // NodeMCU pin index; dht.read accepts D1-D12 only (dht.c MOD_CHECK_ID); D4 is GPIO2 on NodeMCU dev kits.
+  ["dht_pin", Kind.Integer, 1, 12, "", false, 4],
 ];
 
 /** A fresh config holding every key's default. */
@@ -316,4 +339,122 @@ export function runtimeView(config: NodeConfig): Fields {
     }
   }
   return view;
+}
+
+// ---- boot and config_change (the node calls these) ------------------------
+
+/** What boot establishes. */
+export interface BootState {
+  config: NodeConfig;
+  id: string;
+  topics: Topics;
+  /** This boot's number (boot.txt, +1 per boot). */
+  boot: number;
+}
+
+/** Load the stored config (defaults for what is missing or bad, each reported), count the boot. */
+export function boot(p: Platform): BootState {
+  const stored = p.readFile(CONFIG_FILE);
+  const decoded = stored !== undefined ? p.decodeJson(stored) : undefined;
+  const loaded = loadConfig(decoded);
+  const config = loaded.config as NodeConfig;
+  const id = config.node_id !== "" ? config.node_id : p.defaultNodeId();
+  if (stored !== undefined && decoded === undefined) {
+    p.log("warn", CONFIG_FILE + " is not valid JSON; using defaults");
+  }
+  for (const e of loaded.errors) {
+    p.log("warn", CONFIG_FILE + ": " + e.key + " " + e.reason + "; using the default");
+  }
+  const bootText = p.readFile(BOOT_FILE);
+  const previous = bootText !== undefined ? p.decodeJson(bootText) : undefined;
+  const count = typeof previous === "object" && previous !== null ? (previous as Record<string, unknown>).boot : undefined;
+  const n = typeof count === "number" ? Math.floor(count) + 1 : 1;
+  p.writeFile(BOOT_FILE, p.encodeJson({ boot: n }));
+  p.log("info", "node " + id + " boot " + n + ", sampling every " + config.interval_ms + " ms");
+  return { config: config, id: id, topics: topicsFor(config, id), boot: n };
+}
+
+/** What the node does about a `config_change`. */
+export interface ChangeOutcome {
+  /** The config to apply at once; undefined when nothing is to change. */
+  apply: NodeConfig | undefined;
+  /** The acknowledgement to publish on the node's ack topic; undefined when the message addresses other nodes. */
+  ack: string | undefined;
+}
+
+/** Is the node `id` addressed by `target`? undefined when `target` is malformed. */
+function addressed(target: unknown, id: string): boolean | undefined {
+  if (target === undefined) {
+    return true;
+  }
+  if (typeof target === "string") {
+    return target === id;
+  }
+  const n = listLength(target);
+  let found = false;
+  for (let i = 0; i < n; i++) {
+    const entry = (target as unknown[])[i];
+    if (typeof entry !== "string") {
+      return undefined;
+    }
+    if (entry === id) {
+      found = true;
+    }
+  }
+  return n > 0 ? found : undefined;
+}
+
+function reject(p: Platform, id: string, req: string | undefined, errors: ConfigError[]): ChangeOutcome {
+  const ack: Record<string, unknown> = { id: id, result: "rejected", errors: errors };
+  if (req !== undefined) {
+    ack.req = req;
+  }
+  p.log("warn", "config change rejected: " + errors[0].key + " " + errors[0].reason);
+  return { apply: undefined, ack: p.encodeJson(ack) };
+}
+
+/**
+ * Check a `config_change` payload for the node `id` running `current`,
+ * all-or-nothing, and store the new config. The caller applies what comes back.
+ */
+export function configChange(p: Platform, current: NodeConfig, id: string, payload: string): ChangeOutcome {
+  if (payload.length > MAX_CONFIG_BYTES) {
+    return reject(p, id, undefined, [{ key: "", reason: "message is larger than " + MAX_CONFIG_BYTES + " bytes" }]);
+  }
+  const body = p.decodeJson(payload);
+  // `[]` and `{}` are one thing in Lua: both count as an empty change (a config query).
+  if (typeof body !== "object" || body === null || listLength(body) > 0) {
+    return reject(p, id, undefined, [{ key: "", reason: body === undefined ? "not valid JSON" : "must be a JSON object" }]);
+  }
+  const fields = body as Record<string, unknown>;
+  const req = fields.req;
+  const reqOk = req === undefined || (typeof req === "string" && req.length <= 32);
+  const isFor = addressed(fields.target, id);
+  if (isFor === false) {
+    return { apply: undefined, ack: undefined };
+  }
+  if (isFor === undefined || !reqOk) {
+    const errors: ConfigError[] = [];
+    if (isFor === undefined) {
+      errors.push({ key: "target", reason: "must be a node id or a non-empty list of node ids" });
+    }
+    if (!reqOk) {
+      errors.push({ key: "req", reason: "must be a string of at most 32 characters" });
+    }
+    return reject(p, id, reqOk ? (req as string | undefined) : undefined, errors);
+  }
+  const result = applyChange(current, fields, ENVELOPE_KEYS);
+  const next = result.config;
+  if (next === undefined) {
+    return reject(p, id, req as string | undefined, result.errors);
+  }
+  if (!p.writeFile(CONFIG_FILE, p.encodeJson(next))) {
+    return reject(p, id, req as string | undefined, [{ key: "", reason: "could not store the config; the file system may be full" }]);
+  }
+  p.log("info", "config applied: interval " + next.interval_ms + " ms, sensitivity " + next.sensitivity);
+  const ack: Record<string, unknown> = { id: id, result: "applied", config: runtimeView(next) };
+  if (req !== undefined) {
+    ack.req = req;
+  }
+  return { apply: next, ack: p.encodeJson(ack) };
 }

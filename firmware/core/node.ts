@@ -2,28 +2,26 @@
  * The sensor node: samples, publishes, obeys `config_change`, buffers while
  * offline and reconnects with backoff. Runtime-neutral (see TS-SUBSET.md);
  * everything it touches goes through the Platform.
+ *
+ * Only what runs all the time is here. Boot and the handling of a
+ * `config_change` (schema, validation, messages) are in config.ts, which the node
+ * gets from `platform.loadModule("cfg")` when it needs it and never keeps: on
+ * NodeMCU that code is on the heap only while it runs. Each function here
+ * costs heap on the device for as long as the node runs (a prototype, its
+ * constants, a slot in the class table): one shared `noop` instead of a
+ * closure per call site, closures that do the work instead of calling a
+ * method that does it once.
  */
-import {
-  applyChange,
-  ChangeResult,
-  ConfigError,
-  copyConfig,
-  listLength,
-  loadConfig,
-  NodeConfig,
-  runtimeView,
-} from "./config";
+import type { NodeConfig } from "./config";
 import { Outbox } from "./outbox";
 import type { Platform, SensorRead, Timer } from "./platform";
-import { Topics, topicsFor } from "./topics";
+import type { Topics } from "./topics";
 
-export const FIRMWARE_VERSION = "0.1.0";
-export const CONFIG_FILE = "config.json";
-export const BOOT_FILE = "boot.txt";
-/** Longest `config_change` accepted, in bytes; NodeMCU drops anything over 1024. */
-export const MAX_CONFIG_BYTES = 512;
-/** Keys of a `config_change` that address the message rather than the config. */
-export const ENVELOPE_KEYS = ["target", "req"];
+export { BOOT_FILE, CONFIG_FILE, ENVELOPE_KEYS, MAX_CONFIG_BYTES } from "./config";
+
+/** (A module local: a method using an export would keep the whole export table alive on the device.) */
+const VERSION = "0.1.0";
+export const FIRMWARE_VERSION = VERSION;
 
 const enum Link {
   WaitingForWifi,
@@ -33,9 +31,9 @@ const enum Link {
   Stopped,
 }
 
-/** Round to 2 decimals with integer arithmetic so every runtime prints the same. */
-function round2(value: number): number {
-  return Math.floor(value * 100 + 0.5) / 100;
+/** The completion callback of every publish whose acknowledgement nobody waits for. */
+function noop(): void {
+  // nothing to do
 }
 
 export class SensorNode {
@@ -51,19 +49,18 @@ export class SensorNode {
   /** Time since the last published reading, counted in sampling intervals. */
   private sinceHeartbeatMs = 0;
   /** Last published value per sensor; undefined until the first reading. */
-  private last: Record<string, number> | undefined = undefined;
+  private last: Record<string, number> | undefined;
   private failing: Record<string, boolean> = {};
+  /** Readings not yet delivered, and the one on the wire awaiting its PUBACK. */
   private outbox: Outbox;
-  /** The reading on the wire, awaiting its PUBACK; put back if the session dies. */
-  private inFlight: string | undefined = undefined;
-  private droppedReported = 0;
   private readonly sampleTimer: Timer;
   private readonly retryTimer: Timer;
   private readonly flushTimer: Timer;
 
   constructor(private readonly platform: Platform) {
-    this.config = copyConfig(loadConfig(undefined).config as NodeConfig);
-    this.topics = topicsFor(this.config, "");
+    const cfg = platform.loadModule("cfg");
+    this.config = cfg.defaultConfig();
+    this.topics = cfg.topicsFor(this.config, "");
     this.outbox = new Outbox(0);
     this.sampleTimer = platform.createTimer("sample");
     this.retryTimer = platform.createTimer("retry");
@@ -73,39 +70,41 @@ export class SensorNode {
   /** Load the stored config, count the boot, start sampling and connecting. */
   start(): void {
     const p = this.platform;
-    const stored = p.readFile(CONFIG_FILE);
-    const decoded = stored !== undefined ? p.decodeJson(stored) : undefined;
-    const loaded = loadConfig(decoded);
-    this.config = loaded.config as NodeConfig;
-    this.id = this.config.node_id !== "" ? this.config.node_id : p.defaultNodeId();
-    this.topics = topicsFor(this.config, this.id);
-    this.outbox = new Outbox(this.config.buffer_capacity);
-    if (stored !== undefined && decoded === undefined) {
-      p.log("warn", CONFIG_FILE + " is not valid JSON; using defaults");
-    }
-    for (const e of loaded.errors) {
-      p.log("warn", CONFIG_FILE + ": " + e.key + " " + e.reason + "; using the default");
-    }
-    const bootText = p.readFile(BOOT_FILE);
-    const previous = bootText !== undefined ? p.decodeJson(bootText) : undefined;
-    const count = typeof previous === "object" && previous !== null ? (previous as Record<string, unknown>).boot : undefined;
-    this.boot = typeof count === "number" ? Math.floor(count) + 1 : 1;
-    p.writeFile(BOOT_FILE, p.encodeJson({ boot: this.boot }));
-    p.log("info", "node " + this.id + " boot " + this.boot + ", sampling every " + this.config.interval_ms + " ms");
-    this.sampleTimer.start(this.config.interval_ms, true, () => this.sample());
+    const booted = p.loadModule("cfg").boot(p);
+    const c = booted.config;
+    this.config = c;
+    this.id = booted.id;
+    this.topics = booted.topics;
+    this.boot = booted.boot;
+    this.outbox = new Outbox(c.buffer_capacity);
+    this.sampleTimer.start(c.interval_ms, true, () => this.sample());
     this.link = Link.WaitingForWifi;
     p.wifiConnect(
-      this.config.wifi_ssid,
-      this.config.wifi_password,
-      () => this.wifiUp(),
-      (reason) => this.wifiDown(reason),
+      c.wifi_ssid,
+      c.wifi_password,
+      () => {
+        if (this.link === Link.WaitingForWifi) {
+          this.connect();
+        }
+      },
+      (reason) => {
+        this.platform.log("warn", "wifi lost: " + reason);
+        const link = this.link;
+        if (link === Link.Online || link === Link.Connecting || link === Link.Backoff) {
+          this.dropSession();
+          this.retryTimer.stop();
+        }
+        if (this.link !== Link.Stopped) {
+          this.link = Link.WaitingForWifi;
+        }
+      },
     );
   }
 
   /** Say goodbye (retained "offline") and stop everything; used on a clean shutdown. */
   stop(): void {
     if (this.link === Link.Online) {
-      this.platform.mqttPublish(this.topics.status, this.statusPayload("offline"), 1, true, () => undefined);
+      this.platform.mqttPublish(this.topics.status, this.statusPayload("offline"), 1, true, noop);
     }
     this.link = Link.Stopped;
     this.session++;
@@ -117,7 +116,7 @@ export class SensorNode {
 
   /** Current effective config (a copy). */
   currentConfig(): NodeConfig {
-    return copyConfig(this.config);
+    return this.platform.loadModule("cfg").copyConfig(this.config);
   }
 
   /** The live config, for platform code that needs a setting (read-only by convention). */
@@ -130,23 +129,6 @@ export class SensorNode {
   }
 
   // ---- connection lifecycle -------------------------------------------
-
-  private wifiUp(): void {
-    if (this.link === Link.WaitingForWifi) {
-      this.connect();
-    }
-  }
-
-  private wifiDown(reason: string): void {
-    this.platform.log("warn", "wifi lost: " + reason);
-    if (this.link === Link.Online || this.link === Link.Connecting || this.link === Link.Backoff) {
-      this.dropSession();
-      this.retryTimer.stop();
-    }
-    if (this.link !== Link.Stopped) {
-      this.link = Link.WaitingForWifi;
-    }
-  }
 
   private connect(): void {
     const c = this.config;
@@ -168,17 +150,26 @@ export class SensorNode {
       {
         connected: () => {
           if (session === this.session) {
-            this.connected();
+            const p = this.platform;
+            this.link = Link.Online;
+            this.attempt = 0;
+            p.log("info", "mqtt connected to " + this.config.mqtt_host);
+            p.mqttPublish(this.topics.status, this.statusPayload("online"), 1, true, noop);
+            p.mqttSubscribe(this.topics.config, 1);
+            this.flush(true);
           }
         },
         connectFailed: (reason) => {
           if (session === this.session) {
-            this.platform.log("warn", "mqtt connect to " + c.mqtt_host + " failed: " + reason);
+            // this.config, not `c`: a callback must not keep a replaced config alive (1 KB on the device).
+            this.platform.log("warn", "mqtt connect to " + this.config.mqtt_host + " failed: " + reason);
             this.scheduleRetry();
           }
         },
         offline: () => {
-          if (session === this.session) {
+          // NodeMCU fires "offline" after a refused CONNACK too, right after the
+          // failure callback: only a session that was up can be lost.
+          if (session === this.session && this.link === Link.Online) {
             this.platform.log("warn", "mqtt connection lost");
             this.dropSession();
             this.scheduleRetry();
@@ -193,24 +184,14 @@ export class SensorNode {
     );
   }
 
-  private connected(): void {
-    const p = this.platform;
-    this.link = Link.Online;
-    this.attempt = 0;
-    p.log("info", "mqtt connected to " + this.config.mqtt_host);
-    p.mqttPublish(this.topics.status, this.statusPayload("online"), 1, true, () => undefined);
-    p.mqttSubscribe(this.topics.config, 1);
-    this.reportDropped();
-    this.flush();
-  }
-
   /** Forget the current session; a reading on the wire goes back to the buffer. */
   private dropSession(): void {
+    const outbox = this.outbox;
     this.session++;
     this.flushTimer.stop();
-    if (this.inFlight !== undefined) {
-      this.outbox.pushFront(this.inFlight);
-      this.inFlight = undefined;
+    if (outbox.inFlight !== undefined) {
+      outbox.pushFront(outbox.inFlight);
+      outbox.inFlight = undefined;
     }
     if (this.link === Link.Online) {
       this.platform.mqttClose();
@@ -240,50 +221,57 @@ export class SensorNode {
   }
 
   private statusPayload(state: string): string {
-    return this.platform.encodeJson({ id: this.id, state: state, boot: this.boot, fw: FIRMWARE_VERSION });
+    return this.platform.encodeJson({ id: this.id, state: state, boot: this.boot, fw: VERSION });
   }
 
   // ---- sampling and publishing -----------------------------------------
 
   private sample(): void {
     const p = this.platform;
+    const c = this.config;
+    const last = this.last;
+    const failing = this.failing;
     const reading: Record<string, unknown> = {};
     const values: Record<string, number> = {};
-    const failed: string[] = [];
-    let changed = this.last === undefined || this.sinceHeartbeatMs + this.config.interval_ms >= this.config.heartbeat_ms;
-    for (const name of this.config.sensors) {
+    let failed: string[] | undefined = undefined;
+    let changed = last === undefined || this.sinceHeartbeatMs + c.interval_ms >= c.heartbeat_ms;
+    for (const name of c.sensors) {
       const read: SensorRead = p.readSensor(name);
       if (typeof read === "number") {
-        const value = round2(read);
+        // Rounded to 2 decimals with integer arithmetic so every runtime prints the same.
+        const value = Math.floor(read * 100 + 0.5) / 100;
         values[name] = value;
         reading[name] = value;
-        const before = this.last !== undefined ? this.last[name] : undefined;
-        if (before === undefined || Math.abs(value - before) >= this.config.sensitivity) {
+        const before = last !== undefined ? last[name] : undefined;
+        if (before === undefined || Math.abs(value - before) >= c.sensitivity) {
           changed = true;
         }
-        if (this.failing[name] === true) {
-          this.failing[name] = false;
+        if (failing[name] === true) {
+          failing[name] = false;
           this.event("sensor_recovered", name, "");
         }
       } else {
+        if (failed === undefined) {
+          failed = [];
+        }
         failed.push(name);
-        if (this.failing[name] !== true) {
+        if (failing[name] !== true) {
           changed = true;
-          this.failing[name] = true;
+          failing[name] = true;
           p.log("warn", "sensor " + name + " read failed: " + read);
           this.event("sensor_read_failed", name, read);
         }
       }
     }
     if (!changed) {
-      this.sinceHeartbeatMs += this.config.interval_ms;
+      this.sinceHeartbeatMs += c.interval_ms;
       return;
     }
     this.sinceHeartbeatMs = 0;
     // Sensors that failed this time keep their last good value for the sensitivity check.
-    if (this.last !== undefined) {
+    if (last !== undefined && failed !== undefined) {
       for (const name of failed) {
-        const before = this.last[name];
+        const before = last[name];
         if (before !== undefined) {
           values[name] = before;
         }
@@ -299,60 +287,58 @@ export class SensorNode {
     if (now > 0) {
       reading.ts = now;
     }
-    if (failed.length > 0) {
+    if (failed !== undefined) {
       reading.failed = failed;
     }
-    if (this.outbox.dropped > 0) {
-      reading.dropped = this.outbox.dropped;
+    const dropped = this.outbox.dropped;
+    if (dropped > 0) {
+      reading.dropped = dropped;
     }
     this.outbox.push(p.encodeJson(reading));
-    if (this.link === Link.Online) {
-      this.reportDropped();
-      this.flush();
-    }
+    this.flush(true);
   }
 
-  /** Send the oldest buffered reading unless one is already awaiting its ack. */
-  private flush(): void {
-    if (this.link !== Link.Online || this.inFlight !== undefined) {
+  /**
+   * While online: announce readings dropped since the last announcement (when
+   * `report`), then send the oldest buffered reading unless one is already
+   * awaiting its ack.
+   */
+  private flush(report: boolean): void {
+    if (this.link !== Link.Online) {
       return;
     }
-    const payload = this.outbox.take();
+    const p = this.platform;
+    const outbox = this.outbox;
+    const dropped = outbox.dropped;
+    if (report && dropped > outbox.reported) {
+      const event = p.encodeJson({ id: this.id, level: "warn", code: "readings_dropped", count: dropped - outbox.reported, total: dropped });
+      if (p.mqttPublish(this.topics.event, event, 1, false, noop)) {
+        outbox.reported = dropped;
+      }
+    }
+    if (outbox.inFlight !== undefined) {
+      return;
+    }
+    const payload = outbox.take();
     if (payload === undefined) {
       return;
     }
     const session = this.session;
-    this.inFlight = payload;
-    const sent = this.platform.mqttPublish(this.topics.data, payload, this.config.qos, false, () => {
+    outbox.inFlight = payload;
+    const sent = p.mqttPublish(this.topics.data, payload, this.config.qos, false, () => {
       if (session !== this.session) {
         return;
       }
-      this.inFlight = undefined;
-      if (this.outbox.size() > 0) {
+      outbox.inFlight = undefined;
+      if (outbox.size() > 0) {
         // Paced: give the device's own tasks a turn between buffered readings.
-        this.flushTimer.start(this.config.flush_gap_ms, false, () => this.flush());
+        this.flushTimer.start(this.config.flush_gap_ms, false, () => this.flush(false));
       }
     });
     if (!sent) {
-      this.platform.log("warn", "publish refused: not connected");
+      p.log("warn", "publish refused: not connected");
       this.dropSession();
       this.scheduleRetry();
-    }
-  }
-
-  private reportDropped(): void {
-    const dropped = this.outbox.dropped;
-    if (dropped > this.droppedReported) {
-      const payload = this.platform.encodeJson({
-        id: this.id,
-        level: "warn",
-        code: "readings_dropped",
-        count: dropped - this.droppedReported,
-        total: dropped,
-      });
-      if (this.platform.mqttPublish(this.topics.event, payload, 1, false, () => undefined)) {
-        this.droppedReported = dropped;
-      }
     }
   }
 
@@ -361,105 +347,34 @@ export class SensorNode {
     if (this.link !== Link.Online) {
       return;
     }
-    const level = code === "sensor_recovered" ? "info" : "warn";
-    const body: Record<string, unknown> = { id: this.id, level: level, code: code, sensor: sensor };
+    const body: Record<string, unknown> = { id: this.id, level: code === "sensor_recovered" ? "info" : "warn", code: code, sensor: sensor };
     if (reason !== "") {
       body.reason = reason;
     }
-    this.platform.mqttPublish(this.topics.event, this.platform.encodeJson(body), 1, false, () => undefined);
+    this.platform.mqttPublish(this.topics.event, this.platform.encodeJson(body), 1, false, noop);
   }
 
   // ---- config_change ----------------------------------------------------
 
-  /** Is this node addressed by `target`? undefined when `target` is malformed. */
-  private addressed(target: unknown): boolean | undefined {
-    if (target === undefined) {
-      return true;
-    }
-    if (typeof target === "string") {
-      return target === this.id;
-    }
-    const n = listLength(target);
-    let found = false;
-    for (let i = 0; i < n; i++) {
-      const entry = (target as unknown[])[i];
-      if (typeof entry !== "string") {
-        return undefined;
-      }
-      if (entry === this.id) {
-        found = true;
-      }
-    }
-    return n > 0 ? found : undefined;
-  }
-
+  /** Validated and stored by config.ts; applied here, at once. */
   private configMessage(payload: string): void {
-    if (payload.length > MAX_CONFIG_BYTES) {
-      this.reject(undefined, [{ key: "", reason: "message is larger than " + MAX_CONFIG_BYTES + " bytes" }]);
-      return;
-    }
-    const body = this.platform.decodeJson(payload);
-    // `[]` and `{}` are one thing in Lua: both count as an empty change (a config query).
-    if (typeof body !== "object" || body === null || listLength(body) > 0) {
-      this.reject(undefined, [{ key: "", reason: body === undefined ? "not valid JSON" : "must be a JSON object" }]);
-      return;
-    }
-    const fields = body as Record<string, unknown>;
-    const req = fields.req;
-    const reqOk = req === undefined || (typeof req === "string" && req.length <= 32);
-    const addressed = this.addressed(fields.target);
-    if (addressed === false) {
-      return;
-    }
-    if (addressed === undefined || !reqOk) {
-      const errors: ConfigError[] = [];
-      if (addressed === undefined) {
-        errors.push({ key: "target", reason: "must be a node id or a non-empty list of node ids" });
+    const outcome = this.platform.loadModule("cfg").configChange(this.platform, this.config, this.id, payload);
+    const next = outcome.apply;
+    if (next !== undefined) {
+      const before = this.config;
+      this.config = next;
+      if (next.interval_ms !== before.interval_ms) {
+        // At once: a node at 24 h must not wait out the old interval.
+        this.sampleTimer.stop();
+        this.sampleTimer.start(next.interval_ms, true, () => this.sample());
       }
-      if (!reqOk) {
-        errors.push({ key: "req", reason: "must be a string of at most 32 characters" });
+      if (next.buffer_capacity !== before.buffer_capacity) {
+        this.outbox.resize(next.buffer_capacity);
       }
-      this.reject(reqOk ? (req as string | undefined) : undefined, errors);
-      return;
     }
-    const result: ChangeResult = applyChange(this.config, fields, ENVELOPE_KEYS);
-    const next = result.config;
-    if (next === undefined) {
-      this.reject(req as string | undefined, result.errors);
-      return;
+    const ack = outcome.ack;
+    if (ack !== undefined) {
+      this.platform.mqttPublish(this.topics.ack, ack, 1, false, noop);
     }
-    if (!this.platform.writeFile(CONFIG_FILE, this.platform.encodeJson(next))) {
-      this.reject(req as string | undefined, [{ key: "", reason: "could not store the config; the file system may be full" }]);
-      return;
-    }
-    this.apply(next);
-    const ack: Record<string, unknown> = { id: this.id, result: "applied", config: runtimeView(next) };
-    if (req !== undefined) {
-      ack.req = req;
-    }
-    this.platform.mqttPublish(this.topics.ack, this.platform.encodeJson(ack), 1, false, () => undefined);
-  }
-
-  private apply(next: NodeConfig): void {
-    const before = this.config;
-    this.config = next;
-    if (next.interval_ms !== before.interval_ms) {
-      // At once: a node at 24 h must not wait out the old interval.
-      this.sampleTimer.stop();
-      this.sampleTimer.start(next.interval_ms, true, () => this.sample());
-    }
-    if (next.buffer_capacity !== before.buffer_capacity) {
-      this.outbox.resize(next.buffer_capacity);
-    }
-    this.platform.log("info", "config applied: interval " + next.interval_ms + " ms, sensitivity " + next.sensitivity);
-  }
-
-  private reject(req: string | undefined, errors: ConfigError[]): void {
-    const ack: Record<string, unknown> = { id: this.id, result: "rejected", errors: errors };
-    if (req !== undefined) {
-      ack.req = req;
-    }
-    this.platform.log("warn", "config change rejected: " + errors[0].key + " " + errors[0].reason);
-    this.platform.mqttPublish(this.topics.ack, this.platform.encodeJson(ack), 1, false, () => undefined);
   }
 }

@@ -10,6 +10,10 @@ export class Outbox {
   private count = 0;
   /** Readings dropped since boot because the buffer was full. */
   dropped = 0;
+  /** Of `dropped`, how many the node has announced (readings_dropped events). */
+  reported = 0;
+  /** The entry the node took for sending and that awaits its acknowledgement; it puts it back if the session dies. */
+  inFlight: string | undefined;
 
   constructor(private capacity: number) {}
 

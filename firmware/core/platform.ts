@@ -14,6 +14,10 @@
  * - Methods never throw: failures come back as values (false, undefined or
  *   an error text), because on the device an uncaught error reboots the board.
  */
+import type * as Cfg from "./config";
+
+/** The core's rarely used code (config.ts), as `loadModule("cfg")` returns it. */
+export type CfgModule = typeof Cfg;
 
 /** A one-shot or repeating timer (NodeMCU `tmr` object, `setTimeout` in Node). */
 export interface Timer {
@@ -105,4 +109,13 @@ export interface Platform {
   defaultNodeId(): string;
 
   log(level: LogLevel, text: string): void;
+
+  /**
+   * The core's rarely used code: boot and `config_change` handling with the
+   * config schema (config.ts). The core asks for it each time it needs it and
+   * keeps nothing of it, so a platform short of memory can load it from
+   * storage and let it be freed after the call (NodeMCU: cfg.lc from flash).
+   * Other runtimes return the imported module.
+   */
+  loadModule(name: "cfg"): CfgModule;
 }

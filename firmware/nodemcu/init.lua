@@ -8,6 +8,10 @@
 --
 -- The failed-boot counter lives in a file, so it works without the rtcmem
 -- module; it is cleared once the app has run for HEALTHY_AFTER_MS.
+--
+-- The app runs from app.lc (stripped bytecode: the least heap) when that
+-- loads, else from app.lua: a .lc built for another Lua (e.g. a Lua 5.3
+-- firmware) fails to load, and the source still runs.
 
 local BOOT_DELAY_MS = 3000
 local HEALTHY_AFTER_MS = 60000
@@ -31,6 +35,26 @@ local function write_counter(n)
   end
 end
 
+-- Load (not run) a Lua file. Returns the chunk, or nil and why. Bytecode goes
+-- through loadfile: Lua 5.1 builds a binary chunk without GC write barriers,
+-- so `load` with a Lua reader function, which lets the GC run in between,
+-- can free parts of it (heap corruption, reproduced on stock Lua 5.1.5).
+-- Source is safe through a reader (the parser protects what it builds),
+-- which works wherever the file module does.
+local function load_file(name)
+  local f = file.open(name, "r")
+  if not f then return nil, "cannot open " .. name end
+  if f:read(1) == "\27" then
+    f:close()
+    return loadfile(name)
+  end
+  f:close()
+  f = file.open(name, "r")
+  local chunk, err = load(function() return f:read(256) end, "@" .. name)
+  f:close()
+  return chunk, err
+end
+
 local failed = read_counter()
 if failed >= MAX_FAILED_BOOTS then
   write_counter(0)
@@ -49,9 +73,25 @@ boot:register(BOOT_DELAY_MS, tmr.ALARM_SINGLE, function()
     print("espfleet: stopped before start; the app did not run")
     return
   end
-  if not file.exists(APP) then
+  local app, why
+  if file.exists("app.lc") then
+    app, why = load_file("app.lc")
+    if not app then
+      print("espfleet: cannot load app.lc (" .. tostring(why) .. "); trying app.lua")
+    end
+  end
+  if not app and file.exists("app.lua") then
+    app, why = load_file("app.lua")
+    if not app then
+      print("espfleet: cannot load app.lua (" .. tostring(why) .. ")")
+    end
+  end
+  if not app then
+    -- Nothing to run: stay at the prompt rather than crash and reboot.
     write_counter(0)
-    print("espfleet: " .. APP .. " is missing; upload the firmware (./flash.sh)")
+    if not file.exists("app.lua") then
+      print("espfleet: app.lua is missing; upload the firmware (./flash.sh)")
+    end
     return
   end
   local healthy = tmr.create()
@@ -59,6 +99,6 @@ boot:register(BOOT_DELAY_MS, tmr.ALARM_SINGLE, function()
     write_counter(0)
   end)
   healthy:start()
-  dofile(APP)
+  app()
 end)
 boot:start()

@@ -1,14 +1,41 @@
 /**
- * The application entry on NodeMCU: `dofile("app.lua")` from init.lua runs
- * this once per boot. `espfleet_node` is left global so it can be inspected
+ * The application entry on NodeMCU: init.lua loads app.lc (or app.lua) and
+ * runs it once per boot. `espfleet_node` is left global so it can be inspected
  * from the REPL (e.g. `=espfleet_node:currentConfig().interval_ms`).
+ *
+ * The core's cold code (core/config.ts: boot, schema, config_change) is
+ * bundled here too, so app.lua alone is a complete firmware. The boot uses
+ * that copy; then, when cfg.lc (or cfg.lua) is on flash, the app drops it and
+ * loads the file at each use instead (NodeMcuPlatform.loadModule), which
+ * takes the cold code's whole size off the heap for as long as the node runs.
+ * (Code here runs once: it is garbage after boot, unlike the methods.)
  */
+import * as cfg from "../core/config";
 import { SensorNode } from "../core/node";
 import { NodeMcuPlatform } from "./platform";
 
+/**
+ * Is `name` on flash and, for bytecode, made for this Lua? (Its header says
+ * version, format, word sizes and number type, as that of string.dump here;
+ * a Lua 5.3 or an integer firmware cannot load the 5.1 float build's .lc.)
+ */
+function loadable(name: string, bytecode: boolean): boolean {
+  const f = file.open(name, "r");
+  if (f === undefined) {
+    return false;
+  }
+  const header = f.read(12);
+  f.close();
+  return !bytecode || header === string.dump(loadable).slice(0, 12);
+}
 
 let current: SensorNode | undefined = undefined;
-const platform = new NodeMcuPlatform(() => (current !== undefined ? current.settings().dht_pin : 4));
+const platform = new NodeMcuPlatform(cfg, () => (current !== undefined ? current.settings().dht_pin : 4));
 current = new SensorNode(platform);
 espfleet_node = current;
 current.start();
+if (loadable("cfg.lc", true) || loadable("cfg.lua", false)) {
+  platform.builtin = undefined;
+} else {
+  platform.log("warn", "no cfg.lc or cfg.lua this Lua can load on flash: keeping the config code of app.lua in memory");
+}

@@ -3,8 +3,13 @@
  * Device quirks live here, not in the core: tmr's maximum interval, mqtt's
  * "not connected" error, sjson raising on bad input, SPIFFS without an
  * atomic rename-over, DHT sensors that must not be read twice a second.
+ *
+ * Heap: everything here stays loaded while the node runs. NodeMCU calls that
+ * may raise go through `pcall(method, object, ...)` rather than a closure per
+ * call, and callbacks are handed on as they are where the extra arguments
+ * NodeMCU passes (the timer, the client) do no harm.
  */
-import type { MqttEvents, MqttSession, Platform, SensorRead, Timer } from "../core/platform";
+import type { CfgModule, MqttEvents, MqttSession, Platform, SensorRead, Timer } from "../core/platform";
 
 /** tmr cannot count past 6,870,947 ms (1:54:30); longer periods are counted in slices. */
 const TMR_MAX_MS = 6870947;
@@ -17,23 +22,27 @@ class NodeMcuTimer implements Timer {
   private readonly t: TmrObject = tmr.create();
 
   start(ms: number, repeat: boolean, fn: (this: void) => void): void {
-    this.t.unregister();
-    const slices = Math.floor((ms - 1) / TMR_MAX_MS) + 1;
-    let left = slices;
-    const fire = (): void => {
-      left--;
-      if (left > 0) {
-        return;
-      }
-      left = slices;
-      if (!repeat && slices > 1) {
-        this.t.unregister();
-      }
-      fn();
-    };
-    const mode = repeat || slices > 1 ? tmr.ALARM_AUTO : tmr.ALARM_SINGLE;
-    this.t.register(Math.max(1, Math.floor(ms / slices)), mode, () => fire());
-    this.t.start();
+    const t = this.t;
+    t.unregister();
+    if (ms <= TMR_MAX_MS) {
+      // 1 ms is tmr's shortest interval (a flush gap of 0 ms).
+      t.register(Math.max(1, ms), repeat ? tmr.ALARM_AUTO : tmr.ALARM_SINGLE, fn);
+    } else {
+      const slices = Math.floor((ms - 1) / TMR_MAX_MS) + 1;
+      let left = slices;
+      t.register(Math.floor(ms / slices), tmr.ALARM_AUTO, () => {
+        left--;
+        if (left > 0) {
+          return;
+        }
+        left = slices;
+        if (!repeat) {
+          t.unregister();
+        }
+        fn();
+      });
+    }
+    t.start();
   }
 
   stop(): void {
@@ -41,16 +50,82 @@ class NodeMcuTimer implements Timer {
   }
 }
 
-export class NodeMcuPlatform implements Platform {
-  private client: MqttClient | undefined = undefined;
-  private events: MqttEvents | undefined = undefined;
-  private wifiIsUp = false;
-  private dhtSecond = -1;
-  private dhtStatus = 0;
-  private dhtTemperature = 0;
-  private dhtHumidity = 0;
+/**
+ * pcall typed for dht.read's four results (lua-types gives pcall one result).
+ * An alias, not a cast at the call: a cast hides the multiple return from
+ * TypeScriptToLua, which then emits unpack() of a non-table.
+ */
+const pcallDhtRead = pcall as unknown as (
+  this: void,
+  read: typeof dht.read,
+  pin: number,
+) => LuaMultiReturn<[boolean, number | string, number, number]>;
 
-  constructor(private readonly dhtPin: () => number) {}
+interface PendingDone {
+  done: (this: void) => void;
+  next: PendingDone | undefined;
+}
+
+export class NodeMcuPlatform implements Platform {
+  private client: MqttClient | undefined;
+  private events: MqttEvents | undefined;
+  private wifiIsUp = false;
+  /**
+   * Publish callbacks in send order. NodeMCU's client has ONE publish-callback
+   * slot, overwritten by every publish and called for every PUBACK (mqtt.c,
+   * and the docs: "the last callback function defined will be called for ALL
+   * publish commands"), so a callback passed per publish would be lost.
+   */
+  private doneHead: PendingDone | undefined;
+  private doneTail: PendingDone | undefined;
+  private readonly published = (): void => {
+    const head = this.doneHead;
+    if (head !== undefined) {
+      this.doneHead = head.next;
+      if (this.doneHead === undefined) {
+        this.doneTail = undefined;
+      }
+      head.done();
+    }
+  };
+  /** The last DHT read: when (tmr.now(), µs; -1 = never) and its two results (a value, or why the read failed). */
+  private dhtAt = -1;
+  private dhtTemperature: SensorRead = 0;
+  private dhtHumidity: SensorRead = 0;
+  /**
+   * @param builtin the core's cold code as bundled in app.lua, returned by
+   *   loadModule while set: main.ts clears it after boot when cfg.lc or
+   *   cfg.lua on flash can be loaded, so the bundled copy can be collected.
+   * @param dhtPin the DHT data pin of the live config.
+   */
+  constructor(
+    public builtin: CfgModule | undefined,
+    private readonly dhtPin: () => number,
+  ) {}
+
+  /**
+   * The bundled copy while kept, else cfg.lc (stripped bytecode: the least
+   * heap), or cfg.lua when that does not load, from flash for this call only.
+   * (loadfile, not `load` with a Lua reader: Lua 5.1 builds a binary chunk
+   * without GC write barriers, so a reader that lets the GC run corrupts it.)
+   */
+  loadModule(): CfgModule {
+    const builtin = this.builtin;
+    if (builtin !== undefined) {
+      return builtin;
+    }
+    const [chunk, err] = loadfile("cfg.lc");
+    if (chunk !== undefined) {
+      return chunk() as CfgModule;
+    }
+    // e.g. bytecode of another Lua (a Lua 5.3 firmware): the source still loads.
+    const [source, why] = loadfile("cfg.lua");
+    if (source === undefined) {
+      // One was loadable at boot: removed or damaged since. Reboot; the next boot keeps the bundled copy or finds them.
+      error("espfleet: cannot load the config code: " + err + "; " + why);
+    }
+    return source() as CfgModule;
+  }
 
   createTimer(): Timer {
     return new NodeMcuTimer();
@@ -78,31 +153,49 @@ export class NodeMcuPlatform implements Platform {
     } else {
       this.log("warn", "no wifi_ssid in config.json; using the station config saved in flash");
       wifi.sta.connect();
+      // The station may have joined from flash during init.lua's boot window: that
+      // STA_GOT_IP fired before we listened, and connect() while joined says nothing.
+      const check = tmr.create();
+      check.register(1, tmr.ALARM_SINGLE, () => {
+        if (!this.wifiIsUp && wifi.sta.getip() !== undefined) {
+          this.wifiIsUp = true;
+          up();
+        }
+      });
+      check.start();
     }
   }
 
   mqttConnect(session: MqttSession, events: MqttEvents): void {
     this.events = events;
-    if (this.client === undefined) {
+    let client = this.client;
+    if (client === undefined) {
       // One client for the whole boot: each mqtt.Client costs heap the GC may not get back.
       const user = session.user !== "" ? session.user : undefined;
       const password = session.user !== "" ? session.password : undefined;
-      const client = mqtt.Client(session.clientId, session.keepaliveSec, user, password, 1, MQTT_MAX_MESSAGE);
-      client.on("offline", () => this.events?.offline());
-      client.on("message", (_c, topic, data) => this.events?.message(topic, data ?? ""));
-      client.on("overflow", (_c, topic, data) => this.events?.message(topic, data ?? ""));
+      client = mqtt.Client(session.clientId, session.keepaliveSec, user, password, 1, MQTT_MAX_MESSAGE);
+      const message = (_c: MqttClient, topic: string, data: string | undefined): void => this.events?.message(topic, data ?? "");
+      client.on("offline", () => {
+        this.doneHead = undefined;
+        this.doneTail = undefined;
+        this.events?.offline();
+      });
+      client.on("message", message);
+      client.on("overflow", message);
       this.client = client;
     }
-    const client = this.client;
+    this.doneHead = undefined;
+    this.doneTail = undefined;
     client.lwt(session.willTopic, session.willPayload, 1, 1);
-    const [ok, err] = pcall(() =>
-      client.connect(
-        session.host,
-        session.port,
-        session.secure,
-        () => events.connected(),
-        (_c, reason) => events.connectFailed("code " + tostring(reason)),
-      ),
+    const [ok, err] = pcall(
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- pcall passes `client` as self
+      client.connect,
+      client,
+      session.host,
+      session.port,
+      session.secure,
+      events.connected,
+      (_c, reason) => events.connectFailed("code " + tostring(reason)),
     );
     if (!ok) {
       // Raised synchronously (e.g. bad host string); report it like any failed attempt.
@@ -117,7 +210,17 @@ export class NodeMcuPlatform implements Platform {
     if (client === undefined) {
       return false;
     }
-    const [ok] = pcall(() => client.publish(topic, payload, qos, retain ? 1 : 0, () => done()));
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- pcall passes `client` as self
+    const [ok] = pcall(client.publish, client, topic, payload, qos, retain ? 1 : 0, this.published);
+    if (ok) {
+      const entry: PendingDone = { done: done, next: undefined };
+      if (this.doneTail !== undefined) {
+        this.doneTail.next = entry;
+      } else {
+        this.doneHead = entry;
+      }
+      this.doneTail = entry;
+    }
     return ok;
   }
 
@@ -126,21 +229,20 @@ export class NodeMcuPlatform implements Platform {
     if (client === undefined) {
       return false;
     }
-    const [ok] = pcall(() => client.subscribe(topic, qos));
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- pcall passes `client` as self
+    const [ok] = pcall(client.subscribe, client, topic, qos);
     return ok;
   }
 
   mqttClose(): void {
     const client = this.client;
     if (client !== undefined) {
-      pcall(() => client.close());
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- pcall passes `client` as self
+      pcall(client.close, client);
     }
   }
 
   readSensor(name: string): SensorRead {
-    if (name === "temperature" || name === "humidity") {
-      return this.readDht(name);
-    }
     if (name === "adc") {
       return adc.read(0);
     }
@@ -148,24 +250,29 @@ export class NodeMcuPlatform implements Platform {
       const mv = adc.readvdd33(0);
       return mv < 65535 ? mv / 1000 : "ADC is not in VDD33 mode (adc.force_init_mode)";
     }
-    return "unknown sensor";
-  }
-
-  /** One DHT read per second serves both values: the sensor needs ~1 s between reads. */
-  private readDht(name: string): SensorRead {
-    const second = tmr.time();
-    if (second !== this.dhtSecond) {
-      this.dhtSecond = second;
-      const [status, temperature, humidity] = dht.read(this.dhtPin());
-      this.dhtStatus = status;
-      this.dhtTemperature = temperature;
-      this.dhtHumidity = humidity;
+    if (name !== "temperature" && name !== "humidity") {
+      return "unknown sensor";
     }
-    if (this.dhtStatus === dht.ERROR_TIMEOUT) {
-      return "DHT timeout: check wiring and dht_pin";
+    // One DHT read serves both values for 1 s: the sensor needs >= 1 s between reads.
+    // tmr.now() is µs and wraps at 2^31; a whole second, not a tmr.time() tick, must have passed.
+    const now = tmr.now();
+    let since = now - this.dhtAt;
+    if (since < 0) {
+      since = since + 2147483648;
     }
-    if (this.dhtStatus !== dht.OK) {
-      return "DHT checksum error";
+    if (this.dhtAt < 0 || since >= 1000000) {
+      this.dhtAt = now;
+      // pcall: dht.read raises on a pin it does not know; that must not crash the sample timer.
+      const [ran, status, temperature, humidity] = pcallDhtRead(dht.read, this.dhtPin());
+      const failed = !ran
+        ? "DHT read failed: " + tostring(status)
+        : status === dht.ERROR_TIMEOUT
+          ? "DHT timeout: check wiring and dht_pin"
+          : status !== dht.OK
+            ? "DHT checksum error"
+            : undefined;
+      this.dhtTemperature = failed ?? temperature;
+      this.dhtHumidity = failed ?? humidity;
     }
     return name === "temperature" ? this.dhtTemperature : this.dhtHumidity;
   }
@@ -212,7 +319,7 @@ export class NodeMcuPlatform implements Platform {
   }
 
   decodeJson(text: string): unknown {
-    const [ok, value] = pcall(() => sjson.decode(text));
+    const [ok, value] = pcall(sjson.decode, text);
     return ok ? value : undefined;
   }
 

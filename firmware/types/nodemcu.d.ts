@@ -14,6 +14,8 @@ declare namespace tmr {
   function create(): TmrObject;
   /** Seconds since boot (RTC based, does not wrap like tmr.now()). */
   function time(): number;
+  /** Microseconds since boot; wraps at 2^31 (about 35 minutes). */
+  function now(): number;
 }
 
 interface TmrObject {
@@ -31,6 +33,8 @@ declare namespace wifi {
   namespace sta {
     function config(cfg: { ssid: string; pwd: string; auto: boolean; save: boolean }): boolean;
     function connect(): void;
+    /** IP address, or nil while the station has none. */
+    function getip(): string | undefined;
   }
   /** @noSelf */
   namespace eventmon {

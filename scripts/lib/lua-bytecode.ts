@@ -20,6 +20,13 @@
  *            locvars:int n, each string varname, int startpc, int endpc
  *            upvalues:int n, each string
  *   string   size_t n (0 = no string), then n bytes including the final NUL
+ *
+ * NodeMCU's Lua 5.1 (app/lua/ldump.c, lundump.c) reads and writes one
+ * variant of this layout: zero bytes pad the file to a multiple of 4 after
+ * the instruction count (before the code) and after the line-info count
+ * (Align4), so that code can be used in place. A stock chunk only loads there
+ * when every such offset happens to be aligned; `nodemcuChunk` writes the
+ * padded layout and `parseChunk(bytes, "nodemcu")` reads it.
  */
 
 const SIGNATURE = [0x1b, 0x4c, 0x75, 0x61];
@@ -65,6 +72,9 @@ export interface Chunk {
   header: ChunkHeader;
   main: Proto;
 }
+
+/** "lua": the stock layout (string.dump, luac); "nodemcu": with NodeMCU's Align4 padding. */
+export type ChunkLayout = "lua" | "nodemcu";
 
 class Reader {
   pos = 0;
@@ -121,6 +131,15 @@ class Reader {
     this.pos += n;
   }
 
+  /** Skip NodeMCU's padding to the next multiple of 4 (zero bytes). */
+  align4(): void {
+    while (this.pos % 4 !== 0) {
+      if (this.u8() !== 0) {
+        throw new Error(`non-zero padding byte at offset ${this.pos - 1}`);
+      }
+    }
+  }
+
   /** Bytes of a string without its final NUL; undefined for the null string. */
   string(): Uint8Array | undefined {
     const n = this.uint(this.header.sizeSizeT);
@@ -147,10 +166,20 @@ class Reader {
 
 class Writer {
   private readonly parts: Uint8Array[] = [];
+  private length = 0;
   constructor(private readonly header: ChunkHeader) {}
 
   bytes(b: Uint8Array): void {
     this.parts.push(b);
+    this.length += b.length;
+  }
+
+  /** Zero bytes up to the next multiple of 4 (NodeMCU's Align4). */
+  align4(): void {
+    const pad = (4 - (this.length % 4)) % 4;
+    if (pad > 0) {
+      this.bytes(new Uint8Array(pad));
+    }
   }
 
   uint(value: number, size: number): void {
@@ -160,7 +189,7 @@ class Writer {
       out[this.header.littleEndian ? i : size - 1 - i] = v % 256;
       v = Math.floor(v / 256);
     }
-    this.parts.push(out);
+    this.bytes(out);
   }
 
   int(value: number): void {
@@ -213,7 +242,13 @@ export function readHeader(bytes: Uint8Array): ChunkHeader {
 
 const text = new TextDecoder("latin1");
 
-function readProto(r: Reader, w: Writer | undefined): Proto {
+/** How a chunk is read and (when stripping) written. */
+interface Layouts {
+  in: ChunkLayout;
+  out: ChunkLayout;
+}
+
+function readProto(r: Reader, w: Writer | undefined, layouts: Layouts): Proto {
   const h = r.header;
   // source: stripped chunks carry none (the loader uses the chunk name)
   const source = r.string();
@@ -226,6 +261,15 @@ function readProto(r: Reader, w: Writer | undefined): Proto {
   const isVararg = r.u8();
   const maxStackSize = r.u8();
   const sizeCode = r.count(h.sizeInstruction);
+  // linedefined through the instruction count is copied unchanged; then the padding of the output layout.
+  w?.bytes(r.bytes.subarray(start, r.pos));
+  if (layouts.in === "nodemcu") {
+    r.align4();
+  }
+  if (layouts.out === "nodemcu") {
+    w?.align4();
+  }
+  const codeStart = r.pos;
   r.skip(sizeCode * h.sizeInstruction);
   const nk = r.count(1);
   const constants: Constant[] = [];
@@ -250,16 +294,19 @@ function readProto(r: Reader, w: Writer | undefined): Proto {
         throw new Error(`bad constant type ${type} at offset ${r.pos - 1}`);
     }
   }
-  // Everything from linedefined through the constants is copied unchanged.
-  w?.bytes(r.bytes.subarray(start, r.pos));
+  // The code and the constants are copied unchanged.
+  w?.bytes(r.bytes.subarray(codeStart, r.pos));
   const np = r.count(1);
   w?.int(np);
   const protos: Proto[] = [];
   for (let i = 0; i < np; i++) {
-    protos.push(readProto(r, w));
+    protos.push(readProto(r, w, layouts));
   }
   // Debug info: read it all, write three empty lists.
   const sizeLineInfo = r.count(h.sizeInt);
+  if (layouts.in === "nodemcu") {
+    r.align4();
+  }
   r.skip(sizeLineInfo * h.sizeInt);
   const nloc = r.count(1);
   const localNames: string[] = [];
@@ -274,6 +321,9 @@ function readProto(r: Reader, w: Writer | undefined): Proto {
     upvalueNames.push(text.decode(r.string() ?? new Uint8Array(0)));
   }
   w?.int(0);
+  if (layouts.out === "nodemcu") {
+    w?.align4();
+  }
   w?.int(0);
   w?.int(0);
   return {
@@ -293,31 +343,47 @@ function readProto(r: Reader, w: Writer | undefined): Proto {
   };
 }
 
-function walk(bytes: Uint8Array, strip: boolean): { chunk: Chunk; stripped: Uint8Array | undefined } {
+function walk(bytes: Uint8Array, strip: boolean, layouts: Layouts): { chunk: Chunk; stripped: Uint8Array | undefined } {
   const header = readHeader(bytes);
   const r = new Reader(bytes, header);
   r.pos = HEADER_SIZE;
   const w = strip ? new Writer(header) : undefined;
   w?.bytes(bytes.subarray(0, HEADER_SIZE));
-  const main = readProto(r, w);
+  const main = readProto(r, w, layouts);
   if (r.pos !== bytes.length) {
     throw new Error(`${bytes.length - r.pos} trailing bytes after the main function`);
   }
   return { chunk: { header, main }, stripped: w?.result() };
 }
 
-/** Parse a Lua 5.1 binary chunk. */
-export function parseChunk(bytes: Uint8Array): Chunk {
-  return walk(bytes, false).chunk;
+/** Parse a Lua 5.1 binary chunk (in the stock layout unless told otherwise). */
+export function parseChunk(bytes: Uint8Array, layout: ChunkLayout = "lua"): Chunk {
+  return walk(bytes, false, { in: layout, out: layout }).chunk;
 }
 
 /**
  * The chunk without debug info, as `luac -s` writes it: every function's
  * source is the null string and its line info, local names and upvalue
  * names are empty. Error messages then say `?:` instead of `file:line:`.
+ * `layout` is that of the input; the output is always in the stock layout.
  */
-export function stripChunk(bytes: Uint8Array): Uint8Array {
-  const { stripped } = walk(bytes, true);
+export function stripChunk(bytes: Uint8Array, layout: ChunkLayout = "lua"): Uint8Array {
+  const { stripped } = walk(bytes, true, { in: layout, out: "lua" });
+  if (stripped === undefined) {
+    throw new Error("unreachable");
+  }
+  return stripped;
+}
+
+/**
+ * A stock Lua 5.1 chunk (e.g. string.dump in wasm32 Lua), stripped as
+ * `luac -s` and written in the layout NodeMCU's Lua 5.1 loads: what its
+ * `luac.cross -s` writes for a 32-bit little-endian float build. Only the
+ * padding differs from `stripChunk`; the same chunk without it (stripChunk)
+ * is what a stock Lua 5.1 loads.
+ */
+export function nodemcuChunk(bytes: Uint8Array): Uint8Array {
+  const { stripped } = walk(bytes, true, { in: "lua", out: "nodemcu" });
   if (stripped === undefined) {
     throw new Error("unreachable");
   }

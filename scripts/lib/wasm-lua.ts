@@ -202,6 +202,16 @@ export class WasmLua {
     return results;
   }
 
+  /**
+   * Call the Lua function `__wasm[fn]` with string arguments; its results as
+   * strings. The cheapest way into a state (nothing is compiled), for hosts
+   * that install their own entry points in `__wasm` (the virtual device).
+   * Arguments are C strings: no NUL, and at most ~64 K characters each.
+   */
+  callHelper(fn: string, ...args: string[]): string[] {
+    return this.call(fn, ...args);
+  }
+
   /** Send a long string in pieces to __wasm.parts (taken by the next set/source call). */
   private put(text: string): void {
     for (let i = 0; i < text.length; i += PUSH_CHUNK) {

@@ -7,7 +7,8 @@
  * tests) and transpiled to Lua 5.1/5.3 next to the transpiled core.
  * Only JSON differs between the two, and it is injected (JsonCodec).
  */
-import type { MqttEvents, MqttSession, Platform, SensorRead, Timer } from "../../firmware/core/platform";
+import * as cfg from "../../firmware/core/config";
+import type { CfgModule, MqttEvents, MqttSession, Platform, SensorRead, Timer } from "../../firmware/core/platform";
 
 export interface JsonCodec {
   encode(this: void, value: object): string;
@@ -294,5 +295,10 @@ export class ScenarioPlatform implements Platform {
 
   log(): void {
     // Log text is for people; it is not part of the compared trace.
+  }
+
+  /** The imported module (not traced: where code comes from is not behaviour). */
+  loadModule(): CfgModule {
+    return cfg;
   }
 }

@@ -2,7 +2,6 @@
 -- Connecting, losing the broker or the network, and the offline buffer.
 local H = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
 local T = H.TOPIC
-local known_bug = H.known_bug(it, function(msg) pending(msg) end)
 
 local function gaps(sim)
   local list = {}
@@ -171,10 +170,9 @@ describe("connection", function()
     assert.are.equal(1, #H.readings(sim))
   end)
 
-  known_bug("connects when wifi was already up from the station config saved in flash",
-    "platform.wifiConnect relies on a future STA_GOT_IP; with wifi_ssid empty it calls wifi.sta.connect(), " ..
-    "which does nothing when the station auto-connected during init.lua's 3 s window, so the node never connects",
-    function()
+  -- Regression (found by this spec): platform.wifiConnect relies on a future STA_GOT_IP; with wifi_ssid empty it calls wifi.sta.connect(),
+  -- which does nothing when the station auto-connected during init.lua's 3 s window, so the node never connects
+  it("connects when wifi was already up from the station config saved in flash", function()
       local sim = H.new_sim({ config = { interval_ms = 1000 } })
       sim.wifi_up()
       H.boot_app(sim)
@@ -183,11 +181,10 @@ describe("connection", function()
       assert.is_true(#H.readings(sim) >= 9)
     end)
 
-  known_bug("sends a reading again after a reconnect when its PUBACK never came",
-    "NodeMCU keeps one publish callback per client and calls the last one given for every PUBACK: at connect " ..
-    "the status message's PUBACK runs the first reading's `done`, so that reading counts as delivered before " ..
-    "its own PUBACK; when the session then dies it is not put back (at-least-once broken)",
-    function()
+  -- Regression (found by this spec): NodeMCU keeps one publish callback per client and calls the last one given for every PUBACK: at connect
+  -- the status message's PUBACK runs the first reading's `done`, so that reading counts as delivered before
+  -- its own PUBACK; when the session then dies it is not put back (at-least-once broken)
+  it("sends a reading again after a reconnect when its PUBACK never came", function()
       H.fix_random(0)
       local sim = H.start({ config = { interval_ms = 1000 } })
       sim.advance(2000) -- readings 1 and 2 wait for the network
@@ -208,10 +205,9 @@ describe("connection", function()
         table.concat(resent, ","))
     end)
 
-  known_bug("counts a refused CONNACK as one failed attempt",
-    "NodeMCU fires the failure callback and then 'offline' for a refused CONNACK; the core's offline handler " ..
-    "schedules a second retry for the same attempt, so the backoff grows 4x per refusal",
-    function()
+  -- Regression (found by this spec): NodeMCU fires the failure callback and then 'offline' for a refused CONNACK; the core's offline handler
+  -- schedules a second retry for the same attempt, so the backoff grows 4x per refusal
+  it("counts a refused CONNACK as one failed attempt", function()
       H.fix_random(0)
       local sim = H.start({ config = { interval_ms = 60000 } })
       sim.broker.connack = 4 -- bad user or password

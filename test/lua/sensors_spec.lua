@@ -1,7 +1,6 @@
 -- luacheck: std max+busted
 -- Sensor reads on NodeMCU: DHT failures, DHT pacing, ADC and VDD.
 local H = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
-local known_bug = H.known_bug(it, function(msg) pending(msg) end)
 
 describe("sensors", function()
   after_each(H.cleanup)
@@ -66,10 +65,9 @@ describe("sensors", function()
     assert.is_true(sim.dht_reads <= 6)
   end)
 
-  known_bug("leaves at least 1 s between two DHT reads",
-    "readDht throttles by tmr.time() second, so reads 100 ms apart happen across a second boundary " ..
-    "(t=900 ms and t=1000 ms); the DHT needs >= 1 s (DHT22: 2 s) between reads",
-    function()
+  -- Regression (found by this spec): readDht throttles by tmr.time() second, so reads 100 ms apart happen across a second boundary
+  -- (t=900 ms and t=1000 ms); the DHT needs >= 1 s (DHT22: 2 s) between reads
+  it("leaves at least 1 s between two DHT reads", function()
       local sim = H.start({ config = { interval_ms = 100 }, online = true })
       sim.advance(5000)
       for i = 2, #sim.dht_log do
@@ -78,10 +76,9 @@ describe("sensors", function()
       end
     end)
 
-  known_bug("does not crash when config.json sets dht_pin 0",
-    "the schema allows dht_pin 0 but NodeMCU's dht.read(0) raises 'dht 0 does not exist' (pins 1-12); " ..
-    "the error escapes the sample timer callback: a panic and reboot on every sample",
-    function()
+  -- Regression (found by this spec): the schema allows dht_pin 0 but NodeMCU's dht.read(0) raises 'dht 0 does not exist' (pins 1-12);
+  -- the error escapes the sample timer callback: a panic and reboot on every sample
+  it("does not crash when config.json sets dht_pin 0", function()
       local sim = H.start({ config = { interval_ms = 1000, dht_pin = 0 }, online = true })
       sim.advance(3000) -- raises out of the sample timer while the bug is there
       assert.is_table(H.last_reading(sim), "no reading published")

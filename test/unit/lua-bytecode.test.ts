@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { allProtos, parseChunk, readHeader, stripChunk } from "../../scripts/lib/lua-bytecode";
+import { allProtos, nodemcuChunk, parseChunk, readHeader, stripChunk } from "../../scripts/lib/lua-bytecode";
 import { WasmLua } from "../../scripts/lib/wasm-lua";
 
 /** Exercises every constant type, nested closures, upvalues, varargs and strings with odd bytes. */
@@ -131,5 +131,44 @@ describe("stripChunk (Lua 5.1, wasm32 chunks)", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("nodemcuChunk (NodeMCU's Lua 5.1 layout)", () => {
+  let lua: WasmLua;
+  let full: Uint8Array;
+  let firmwareLike: Uint8Array;
+
+  beforeAll(() => {
+    lua = new WasmLua({ version: "5.1" });
+    full = lua.compile(PROGRAM, "@program.lua");
+    // Odd-length string constants and nested functions put most offsets off a multiple of 4.
+    const source = Array.from({ length: 12 }, (_, i) => `local function f${i}(a) local s = "${"x".repeat(i)}" .. a; return function() return s end end`).join("\n") + "\nreturn f11('!')()";
+    firmwareLike = lua.compile(source, "@fw.lua");
+  });
+  afterAll(() => lua.close());
+
+  it("holds the same functions as the stripped chunk, read with NodeMCU's padding", () => {
+    for (const chunk of [full, firmwareLike]) {
+      const nodemcu = nodemcuChunk(chunk);
+      const expected = allProtos(parseChunk(stripChunk(chunk)).main);
+      const actual = allProtos(parseChunk(nodemcu, "nodemcu").main);
+      expect(actual).toEqual(expected);
+    }
+  });
+
+  it("pads: the stock layout of the same bytes is not what NodeMCU reads", () => {
+    const nodemcu = nodemcuChunk(firmwareLike);
+    expect(nodemcu.length).toBeGreaterThan(stripChunk(firmwareLike).length);
+    expect(nodemcu.length % 4).toBe(0);
+    expect(() => parseChunk(nodemcu)).toThrow();
+  });
+
+  it("converts back to the stock stripped chunk byte for byte, which runs", () => {
+    const nodemcu = nodemcuChunk(firmwareLike);
+    const back = stripChunk(nodemcu, "nodemcu");
+    expect(Buffer.from(back).equals(Buffer.from(stripChunk(firmwareLike)))).toBe(true);
+    lua.addSource("fw.lc", back);
+    expect(lua.run('return dofile("fw.lc")')).toEqual(["xxxxxxxxxxx!"]);
   });
 });

@@ -1,0 +1,124 @@
+/**
+ * `espfleet device --port-link PATH --fs DIR`: one virtual ESP8266 on a
+ * pseudo-terminal, until Ctrl-C (the pty disappears with the process).
+ * `kill -HUP <pid>` presses the reset button.
+ */
+import type { Command } from "commander";
+import { DeviceError } from "./errors";
+import { DEFAULT_HEAP_KB, DEFAULT_MODULES, parseHeapKb, parseModules } from "./options";
+import { Pty } from "./pty";
+import { VirtualDevice } from "./virtual-device";
+
+interface DeviceCliOptions {
+  portLink: string;
+  fs: string;
+  broker?: string;
+  heapKb: string;
+  modules: string;
+  lua: string;
+  chipId?: string;
+  wifiDelayMs: string;
+  baud: string;
+  console?: boolean;
+}
+
+function nonNegative(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new DeviceError(`${flag} ${text}: give a whole number >= 0`);
+  }
+  return n;
+}
+
+function log(line: string): void {
+  process.stderr.write(`espfleet device: ${line}\n`);
+}
+
+export async function runDevice(opts: DeviceCliOptions): Promise<void> {
+  if (opts.lua !== "5.1" && opts.lua !== "5.3") {
+    throw new DeviceError(`--lua ${opts.lua}: NodeMCU builds Lua 5.1 (default) or 5.3`);
+  }
+  const device = new VirtualDevice({
+    fsDir: opts.fs,
+    heapKb: parseHeapKb(opts.heapKb),
+    modules: parseModules(opts.modules),
+    luaVersion: opts.lua,
+    ...(opts.chipId !== undefined ? { chipId: nonNegative("--chip-id", opts.chipId) } : {}),
+    ...(opts.broker !== undefined ? { broker: opts.broker } : {}),
+    wifiJoinDelayMs: nonNegative("--wifi-delay-ms", opts.wifiDelayMs),
+  });
+  const pty = await Pty.open(opts.portLink, { baud: nonNegative("--baud", opts.baud) });
+  device.on("tx", (bytes) => {
+    pty.write(bytes);
+    if (opts.console === true) {
+      process.stdout.write(bytes);
+    }
+  });
+  pty.on("data", (bytes) => device.write(bytes));
+  device.on("boot", (n, reason) => log(`boot ${n} (${reason})`));
+  device.on("panic", (used, budget) => log(`PANIC: Lua heap ${used} B over the ${budget} B budget (--heap-kb); rebooting`));
+  device.on("restart", (reason) => {
+    if (reason !== "panic") {
+      log(`restart (${reason})`);
+    }
+  });
+  device.on("fault", (message) => log(`internal error, please report: ${message}`));
+
+  await new Promise<void>((resolveRun) => {
+    let stopping = false;
+    const stop = (why: string): void => {
+      if (stopping) {
+        return;
+      }
+      stopping = true;
+      log(`${why}: stopping; removing ${pty.path}`);
+      device.stop();
+      void pty.close().then(resolveRun);
+    };
+    process.once("SIGINT", () => stop("Ctrl-C"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGHUP", () => {
+      log("SIGHUP: reset");
+      device.reset();
+    });
+    pty.on("exit", () => {
+      if (!stopping) {
+        log("socat ended; the pty is gone");
+        stop("pty closed");
+      }
+    });
+    log(
+      `virtual ESP8266 on ${pty.path} (${pty.device}), fs ${opts.fs}, Lua ${opts.lua}, heap ${opts.heapKb} KB, ` +
+        `modules ${device.modules.join(",")}${opts.broker !== undefined ? `, MQTT to ${opts.broker}` : ""}; Ctrl-C to stop, kill -HUP ${process.pid} to reset`,
+    );
+    device.start();
+  });
+}
+
+export function registerDeviceCommand(program: Command): Command {
+  return program
+    .command("device")
+    .description("run a virtual ESP8266 with NodeMCU on a pseudo-terminal: the Lua files in --fs run byte for byte")
+    .requiredOption("--port-link <path>", "where the pseudo-terminal appears (a link to /dev/pts/N), e.g. /tmp/ttyESP0")
+    .requiredOption("--fs <dir>", "folder holding the device's flash file system (created when missing)")
+    .option("--broker <url>", "send the device's MQTT connections to this broker instead of the host:port the firmware asks for")
+    .option("--heap-kb <kb>", "Lua heap free for the firmware, in KB; past it the device panics and reboots", String(DEFAULT_HEAP_KB))
+    .option("--modules <list>", "modules of the emulated NodeMCU build, comma-separated; the others are nil", DEFAULT_MODULES.join(","))
+    .option("--lua <version>", "Lua of the emulated build: 5.1 or 5.3", "5.1")
+    .option("--chip-id <n>", "node.chipid() (default: derived from the --fs folder name)")
+    .option("--wifi-delay-ms <ms>", "time from wifi.sta.config/connect to an IP address, in ms", "1000")
+    .option("--baud <rate>", "pace console output like a UART at this many bit/s; 0 = unpaced", "115200")
+    .option("--console", "also copy the device's console output to stdout")
+    .action(async (opts: DeviceCliOptions) => {
+      try {
+        await runDevice(opts);
+      } catch (error) {
+        if (error instanceof DeviceError) {
+          log(error.message);
+          process.exitCode = 1;
+          return;
+        }
+        throw error;
+      }
+    });
+}

@@ -1,0 +1,38 @@
+/**
+ * Put a built firmware on a virtual device's file system, as ./flash.sh
+ * would upload it: every file of the build folder (firmware/dist) except the
+ * build notes, and config.json with the given settings merged in.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DeviceError } from "./errors";
+
+/** Files of the build that are notes for people, not for the device. */
+const NOT_UPLOADED = new Set(["modules.txt"]);
+
+/**
+ * Copy the build to `fsDir`. `only` limits the upload to some files (e.g.
+ * init.lua, app.lc, cfg.lc: each file is also held in the device's RAM-side
+ * mirror, so a fleet uploads no more than it runs).
+ */
+export function flashFirmware(fsDir: string, firmwareDir: string, config: Record<string, unknown> = {}, only?: readonly string[]): string[] {
+  if (!existsSync(join(firmwareDir, "init.lua"))) {
+    throw new DeviceError(`${firmwareDir} has no init.lua: build the firmware first (npm run build:firmware)`);
+  }
+  mkdirSync(fsDir, { recursive: true });
+  const written: string[] = [];
+  for (const name of readdirSync(firmwareDir)) {
+    const from = join(firmwareDir, name);
+    if (NOT_UPLOADED.has(name) || name === "config.json" || (only !== undefined && !only.includes(name)) || !statSync(from).isFile()) {
+      continue;
+    }
+    copyFileSync(from, join(fsDir, name));
+    written.push(name);
+  }
+  const base = existsSync(join(firmwareDir, "config.json"))
+    ? (JSON.parse(readFileSync(join(firmwareDir, "config.json"), "utf8")) as Record<string, unknown>)
+    : {};
+  writeFileSync(join(fsDir, "config.json"), JSON.stringify({ ...base, ...config }));
+  written.push("config.json");
+  return written;
+}

@@ -1,0 +1,200 @@
+/**
+ * One boot of a virtual device: a fresh wasm32 Lua state (32-bit, like the
+ * ESP8266) with the emulated NodeMCU modules and the device's files loaded,
+ * entered once per event. A reboot throws the state away and makes a new one,
+ * so nothing the firmware left in RAM survives, as on the device.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { luaString, type LuaVersion, WasmLua } from "../scripts/lib/wasm-lua";
+import { encodeField, type EntryResult, parseEntryResult } from "./mailbox";
+
+const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), "lua");
+/** Longest argument passed as a C string; longer ones go through __wasm.vars. */
+const MAX_INLINE_ARG = 30000;
+
+/** The emulator's Lua files (device/lua), in load order. */
+const LUA_FILES = ["nodemcu_common.lua", "nodemcu_bytecode.lua", "nodemcu_codecs.lua", "nodemcu_device.lua"] as const;
+let sourcesCache: Map<string, string> | undefined = undefined;
+
+/** The Lua sources, read once per process. */
+function luaSources(): Map<string, string> {
+  sourcesCache ??= new Map(LUA_FILES.map((name) => [name, readFileSync(join(LUA_DIR, name), "utf8")]));
+  return sourcesCache;
+}
+
+/** What the Lua side needs to know at boot (mirrored host state). */
+export interface BootSettings {
+  /** Modules of the emulated build; the others are nil globals. */
+  modules: readonly string[];
+  /** Lua heap the firmware may hold, in bytes. */
+  budgetBytes: number;
+  chipId: number;
+  flashId: number;
+  mac: string;
+  fsTotalBytes: number;
+  /** adc.INIT_ADC (0) or adc.INIT_VDD33 (255), as chosen by force_init_mode before this boot. */
+  adcMode: number;
+  /** node.bootreason(): raw code and extended reason. */
+  bootReason: [number, number];
+  /** rtcmem slots 0..127 (kept across reboots, lost at power-off). */
+  rtcmem: readonly number[];
+  /** Station config saved in flash by wifi.sta.config{save=true}. */
+  wifiSaved: { ssid: string; pwd: string; auto: boolean } | undefined;
+  /** Seed of math.random for this boot. */
+  seed: number;
+  /** An entry running longer than this trips the (software) watchdog. */
+  wdtSeconds: number;
+}
+
+type LuaValue = string | number | boolean | undefined | LuaValue[] | { [key: string]: LuaValue };
+
+/** A Lua table constructor for plain data (arrays become 0-based when asked). */
+function luaLiteral(value: LuaValue, zeroBased = false): string {
+  if (value === undefined) {
+    return "nil";
+  }
+  if (typeof value === "string") {
+    return luaString(value);
+  }
+  if (typeof value === "number") {
+    return Number.isFinite(value) ? String(value) : "0";
+  }
+  if (typeof value === "boolean") {
+    return value ? "true" : "false";
+  }
+  if (Array.isArray(value)) {
+    return "{" + value.map((v, i) => `[${zeroBased ? i : i + 1}]=${luaLiteral(v)}`).join(",") + "}";
+  }
+  return "{" + Object.entries(value).map(([k, v]) => `[${luaString(k)}]=${luaLiteral(v)}`).join(",") + "}";
+}
+
+function settingsLiteral(s: BootSettings): string {
+  const modules: Record<string, LuaValue> = {};
+  for (const m of s.modules) {
+    modules[m] = true;
+  }
+  const fields: Record<string, LuaValue> = {
+    modules,
+    module_list: [...s.modules].sort().join(","),
+    budget: s.budgetBytes,
+    chipid: s.chipId,
+    flashid: s.flashId,
+    mac: s.mac,
+    fs_total: s.fsTotalBytes,
+    adc_mode: s.adcMode,
+    boot_raw: s.bootReason[0],
+    boot_reason: s.bootReason[1],
+    wifi_saved: s.wifiSaved === undefined ? undefined : { ...s.wifiSaved },
+    seed: s.seed,
+    wdt_seconds: s.wdtSeconds,
+  };
+  const rtcmem = luaLiteral([...s.rtcmem], true);
+  return luaLiteral(fields).replace(/}$/, `,rtcmem=${rtcmem}}`);
+}
+
+/** The text, if the bytes survive a round trip through UTF-8 without NUL (the fast path). */
+function asText(data: Buffer): string | undefined {
+  if (data.includes(0)) {
+    return undefined;
+  }
+  const text = data.toString("utf8");
+  return Buffer.from(text, "utf8").equals(data) ? text : undefined;
+}
+
+/**
+ * A Lua string literal holding `data` byte for byte (\ddd escapes), for
+ * binary files (.lc): Lua's lexer reads it far faster than the bindings'
+ * hex path, which decodes one byte per Lua callback.
+ */
+function luaBytesLiteral(data: Buffer): string {
+  let out = '"';
+  for (const byte of data) {
+    if (byte === 0x22 || byte === 0x5c) {
+      out += "\\" + String.fromCharCode(byte);
+    } else if (byte >= 0x20 && byte < 0x7f) {
+      out += String.fromCharCode(byte);
+    } else {
+      out += "\\" + String(byte).padStart(3, "0");
+    }
+  }
+  return out + '"';
+}
+
+export class DeviceVm {
+  private lua: WasmLua | undefined;
+  private spill = 0;
+
+  /** Make the state, load the modules and the files; nothing runs until enter(…, "boot"). */
+  constructor(version: LuaVersion, settings: BootSettings, files: ReadonlyMap<string, Buffer>) {
+    const lua = new WasmLua({ version, print: "discard" });
+    this.lua = lua;
+    try {
+      for (const [name, text] of luaSources()) {
+        lua.addSource(name, text);
+      }
+      for (const [name, data] of files) {
+        const text = asText(data);
+        if (text !== undefined) {
+          lua.setVar("fs:" + name, text);
+        } else {
+          lua.run(`__wasm.vars[${luaString("fs:" + name)}] = ${luaBytesLiteral(data)}`, "=fs");
+        }
+      }
+      // Chunk names "=nodemcu…" let tracebacks leave the emulator's frames out.
+      lua.run(
+        `local W, load = __wasm, loadstring or load
+         local C = assert(load(W.sources["nodemcu_common.lua"], "=nodemcu_common"))()
+         local B = assert(load(W.sources["nodemcu_bytecode.lua"], "=nodemcu_bytecode"))()
+         local X = assert(load(W.sources["nodemcu_codecs.lua"], "=nodemcu_codecs"))
+         assert(load(W.sources["nodemcu_device.lua"], "=nodemcu"))(C, B, X, ${settingsLiteral(settings)})`,
+        "=boot",
+      );
+      lua.callHelper("dev_baseline");
+    } catch (error) {
+      lua.close();
+      this.lua = undefined;
+      throw error;
+    }
+  }
+
+  private state(): WasmLua {
+    if (this.lua === undefined) {
+      throw new Error("virtual device: this boot's Lua state is closed");
+    }
+    return this.lua;
+  }
+
+  /** Deliver one event; returns what Lua asked for. */
+  enter(nowMs: number, kind: string, ...args: (string | number | Buffer)[]): EntryResult {
+    const lua = this.state();
+    const encoded = args.map((a) => {
+      const field = encodeField(a);
+      if (field.length <= MAX_INLINE_ARG) {
+        return field;
+      }
+      const key = `arg${++this.spill}`;
+      lua.setVar(key, typeof a === "number" ? String(a) : typeof a === "string" ? a : new Uint8Array(a));
+      return "v" + key;
+    });
+    const [text] = lua.callHelper("dev_enter", String(Math.floor(nowMs)), kind, ...encoded);
+    return parseEntryResult(text ?? "");
+  }
+
+  /** The firmware's live heap after a full collection, in bytes. */
+  heapBytes(): number {
+    const [text] = this.state().callHelper("dev_heap");
+    return Number(text);
+  }
+
+  /** Run Lua in this boot's state directly (tests and debugging; bypasses the mailbox). */
+  debugRun(code: string): string[] {
+    return this.state().run(code, "=host");
+  }
+
+  close(): void {
+    this.lua?.close();
+    this.lua = undefined;
+  }
+}
