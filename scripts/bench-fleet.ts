@@ -1,0 +1,221 @@
+/**
+ * npm run bench:fleet — the simulator against bare mqtt.js clients, side by
+ * side in one run, against a mosquitto this script starts on loopback.
+ *
+ *   (a) baseline: one bare mqtt.js client per node, same session settings
+ *       (clean, keepalive, will, one subscription), publishing a reading-sized
+ *       payload at QoS 1 at the node rate, with no node logic;
+ *   (b) simulator: the Fleet (unchanged core on the Node platform), same N.
+ *
+ * For each N it prints: connect time, messages/s, CPU µs per message, RSS
+ * per node, and for the simulator the config fan-out time (one config_change
+ * to every node until every node's ack arrived: p50/p99/max of 3 rounds).
+ * Each side runs in its own process, so CPU and memory are its own.
+ *
+ *   npm run bench:fleet                       N = 1,000 and 10,000
+ *   npm run bench:fleet -- --nodes 1000,19000 other sizes (19,000 is the one-process target)
+ *   npm run bench:fleet -- --window 20s       longer measuring window (default 10s)
+ *   npm run bench:fleet -- --interval 2s      another reading interval per node (default 1s)
+ *   npm run bench:fleet -- --sides simulator  only one side (baseline, simulator; default both)
+ *
+ * Open files: every node holds one socket in the measured process and one in
+ * mosquitto. A process cannot raise its own limit past the hard limit, so the
+ * script checks `ulimit -n` up front and says how to raise it when too low.
+ */
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import mqtt from "mqtt";
+import { newRequestId, sendConfigChange } from "../simulator/config-change";
+import { parseDuration, formatBytes } from "../simulator/units";
+import { Mosquitto } from "../test/e2e/support/mosquitto";
+import type { BenchChildSettings, FromBenchChild } from "./bench/fleet-bench-protocol";
+
+const CHILD = fileURLToPath(new URL("./bench/fleet-bench-child.ts", import.meta.url));
+const intervalParsed = parseDuration(process.argv.includes("--interval") ? (process.argv[process.argv.indexOf("--interval") + 1] ?? "") : "1s");
+const INTERVAL_MS = intervalParsed.ok ? intervalParsed.value : 1000;
+const CONNECT_RATE = 2000;
+const WARMUP_MS = 3000;
+const FANOUT_ROUNDS = 3;
+/** A reading of all four sensors, as the simulator publishes it (the baseline sends this). */
+const PAYLOAD = JSON.stringify({
+  temperature: 21.53,
+  humidity: 48.27,
+  adc: 512,
+  vdd: 3.29,
+  id: "node-0001",
+  seq: 1234,
+  boot: 1,
+  up: 1234,
+  ts: 1767225600,
+});
+
+function argument(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const sizes = (argument("--nodes") ?? "1000,10000").split(",").map(Number);
+const windowParsed = parseDuration(argument("--window") ?? "10s");
+if (!windowParsed.ok || !intervalParsed.ok || sizes.some((n) => !Number.isInteger(n) || n < 1)) {
+  process.stderr.write("usage: npm run bench:fleet -- [--nodes 1000,10000] [--window 10s] [--interval 1s]\n");
+  process.exit(2);
+}
+const WINDOW_MS = windowParsed.value;
+const SIDES = (argument("--sides") ?? "baseline,simulator").split(",");
+
+function openFileLimit(): number {
+  try {
+    return Number(execFileSync("bash", ["-c", "ulimit -n"], { encoding: "utf8" }).trim());
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+interface SideResult {
+  connectMs: number;
+  msgsPerSec: number;
+  cpuUsPerMsg: number;
+  rssPerNode: number;
+  rssTotal: number;
+  connected: number;
+}
+
+class Child {
+  private readonly child: ChildProcess;
+  private readonly waiters = new Map<string, (m: FromBenchChild) => void>();
+
+  constructor(settings: BenchChildSettings) {
+    this.child = fork(CHILD, [JSON.stringify(settings)], {
+      execArgv: [
+        ...process.execArgv,
+        "--expose-gc",
+        "--max-old-space-size=8192",
+        // BENCH_PROF=1: a CPU profile of each measured process in ./build/bench-profiles.
+        ...(process.env.BENCH_PROF !== undefined ? ["--cpu-prof", "--cpu-prof-dir=build/bench-profiles"] : []),
+      ],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    this.child.on("message", (m: FromBenchChild) => {
+      this.waiters.get(m.type)?.(m);
+      this.waiters.delete(m.type);
+    });
+  }
+
+  next<T extends FromBenchChild["type"]>(type: T, timeoutMs: number): Promise<Extract<FromBenchChild, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`bench child: no "${type}" within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.set(type, (m) => {
+        clearTimeout(timer);
+        resolve(m as Extract<FromBenchChild, { type: T }>);
+      });
+    });
+  }
+
+  send(message: unknown): void {
+    this.child.send(message as object);
+  }
+}
+
+async function runSide(mode: "baseline" | "simulator", nodes: number, port: number, fanout?: (n: number) => Promise<number[][]>) {
+  const child = new Child({ mode, nodes, port, intervalMs: INTERVAL_MS, connectRate: CONNECT_RATE, payload: PAYLOAD });
+  const connected = await child.next("connected", 120_000 + (nodes / CONNECT_RATE) * 3000);
+  await new Promise((r) => setTimeout(r, WARMUP_MS));
+  const measuring = child.next("window", WINDOW_MS + 120_000);
+  child.send({ type: "measure", ms: WINDOW_MS });
+  const window = await measuring;
+  const rounds = fanout !== undefined ? await fanout(nodes) : undefined;
+  const stopped = child.next("stopped", 120_000);
+  child.send({ type: "stop" });
+  await stopped;
+  const result: SideResult = {
+    connectMs: connected.connectMs,
+    msgsPerSec: window.msgs / window.seconds,
+    cpuUsPerMsg: window.cpuUs / Math.max(1, window.msgs),
+    rssPerNode: (window.rss - window.rssBefore) / nodes,
+    rssTotal: window.rss,
+    connected: window.connected,
+  };
+  return { result, rounds };
+}
+
+/** One config_change to every node, timed until each ack: latencies per round. */
+async function fanout(url: string, nodes: number): Promise<number[][]> {
+  const operator = await mqtt.connectAsync(url, { clientId: `bench-operator-${process.pid}`, reconnectPeriod: 0 });
+  const rounds: number[][] = [];
+  for (let i = 0; i < FANOUT_ROUNDS; i++) {
+    // Same interval and sensitivity as running: every node validates, stores and acks, nothing else changes.
+    const outcome = await sendConfigChange(operator, "bench", { interval_ms: INTERVAL_MS, sensitivity: 0, req: newRequestId() }, { count: nodes }, 30_000);
+    if (outcome.applied.length < nodes) {
+      process.stdout.write(`  fan-out round ${i + 1}: only ${outcome.applied.length}/${nodes} acks within 30 s\n`);
+    }
+    rounds.push(outcome.applied.map((a) => a.latencyMs).sort((a, b) => a - b));
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  await operator.endAsync();
+  return rounds;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) {
+    return Number.NaN;
+  }
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+const ms = (v: number): string => `${v.toFixed(0)} ms`;
+
+function fanText(rounds: number[][] | undefined): string {
+  return (rounds ?? []).map((r) => `${ms(percentile(r, 50))} / ${ms(percentile(r, 99))} / ${ms(r.at(-1) ?? Number.NaN)}`).join("; ");
+}
+
+async function main(): Promise<void> {
+  const limit = openFileLimit();
+  const largest = Math.max(...sizes);
+  process.stdout.write(`open-file limit (ulimit -n): ${limit}; the largest run needs about ${largest + 200} in the measured process and in mosquitto\n`);
+  if (limit < largest + 200) {
+    process.stderr.write(
+      `bench: ${largest} nodes need more open files than ${limit}; raise the limit (ulimit -n ${largest + 1000}, up to the hard limit \`ulimit -Hn\`; beyond it as root in /etc/security/limits.conf) or pass smaller --nodes\n`,
+    );
+    process.exit(1);
+  }
+  const mosquitto = await Mosquitto.start({ extraConfig: ["max_connections -1", "set_tcp_nodelay true"] });
+  process.stdout.write(`mosquitto on ${mosquitto.url}; ${INTERVAL_MS} ms interval, QoS 1, connect rate ${CONNECT_RATE}/s, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up\n\n`);
+  const header = `${"N".padStart(6)}  ${"side".padEnd(10)} ${"connect".padStart(9)} ${"msgs/s".padStart(9)} ${"CPU/msg".padStart(9)} ${"RSS/node".padStart(9)} ${"RSS".padStart(9)}  config fan-out p50 / p99 / max`;
+  const rows: string[] = [header];
+  const print = (line: string): void => {
+    rows.push(line);
+    process.stdout.write(line + "\n");
+  };
+  process.stdout.write(header + "\n");
+  try {
+    for (const nodes of sizes) {
+      const base = SIDES.includes("baseline") ? await runSide("baseline", nodes, mosquitto.port, (n) => fanout(mosquitto.url, n)) : undefined;
+      if (base !== undefined) {
+        print(row(nodes, "bare mqtt", base.result, fanText(base.rounds)));
+      }
+      const sim = SIDES.includes("simulator") ? await runSide("simulator", nodes, mosquitto.port, (n) => fanout(mosquitto.url, n)) : undefined;
+      if (sim !== undefined) {
+        print(row(nodes, "simulator", sim.result, fanText(sim.rounds)));
+      }
+      if (base === undefined || sim === undefined) {
+        continue;
+      }
+      const cpuRatio = sim.result.cpuUsPerMsg / base.result.cpuUsPerMsg;
+      const memRatio = sim.result.rssPerNode / base.result.rssPerNode;
+      print(`${"".padStart(6)}  ratio      CPU/msg ${cpuRatio.toFixed(2)}x, RSS/node ${memRatio.toFixed(2)}x (target: within 1.3x)`);
+    }
+  } finally {
+    await mosquitto.close();
+  }
+  process.stdout.write("\nsummary\n" + rows.join("\n") + "\n");
+}
+
+function row(nodes: number, side: string, r: SideResult, fan: string): string {
+  const short = r.connected < nodes ? ` (only ${r.connected} connected)` : "";
+  return (
+    `${String(nodes).padStart(6)}  ${side.padEnd(10)} ${(r.connectMs / 1000).toFixed(1).padStart(7)} s ${r.msgsPerSec.toFixed(0).padStart(9)} ` +
+    `${(r.cpuUsPerMsg.toFixed(1) + " µs").padStart(9)} ${formatBytes(r.rssPerNode).padStart(9)} ${formatBytes(r.rssTotal).padStart(9)}  ${fan}${short}`
+  );
+}
+
+await main();

@@ -1,0 +1,17 @@
+/** IPC between scripts/bench-fleet.ts and its measured child processes. */
+export interface BenchChildSettings {
+  mode: "baseline" | "simulator";
+  nodes: number;
+  port: number;
+  intervalMs: number;
+  connectRate: number;
+  /** The reading the bare clients publish (a simulator reading of the same sensors). */
+  payload: string;
+}
+
+export type ToBenchChild = { type: "measure"; ms: number } | { type: "stop" };
+
+export type FromBenchChild =
+  | { type: "connected"; connectMs: number }
+  | { type: "window"; msgs: number; seconds: number; cpuUs: number; rssBefore: number; rss: number; connected: number }
+  | { type: "stopped" };

@@ -1,0 +1,113 @@
+/**
+ * espfleet: run a simulated fleet, change its config, watch its readings.
+ *   npx espfleet run --nodes 100
+ *   npx espfleet config --interval 2s --target node-0003
+ *   npx espfleet watch
+ */
+import { Command, Option } from "commander";
+import { CliError } from "./cli-error";
+import { addBrokerOptions, countArg, durationArg, listArg, numberArg } from "./cli-options";
+import { configCommand, type ConfigFlags } from "./config-command";
+import { defaultStateDir } from "./fleet";
+import { runCommand, type RunFlags } from "./run-command";
+import { watchCommand, type WatchFlags } from "./watch-command";
+import { FIRMWARE_VERSION } from "../firmware/core/node";
+import { registerDeviceCommand } from "../device/cli";
+
+const EMBEDDED_DEFAULT = "the embedded broker at mqtt://127.0.0.1:1883";
+
+export function buildProgram(): Command {
+  const program = new Command("espfleet")
+    .description("Simulated fleets of ESP8266 MQTT sensor nodes: the firmware's own core, on a PC.")
+    .version(FIRMWARE_VERSION)
+    .showHelpAfterError("(add --help for every option, with units and defaults)");
+
+  const run = program
+    .command("run")
+    .description("run a fleet of simulated nodes until Ctrl-C (embedded broker unless --broker)")
+    .addOption(new Option("-n, --nodes <count>", "nodes in the whole fleet").argParser(countArg(1, 1_000_000)).default(10))
+    .addOption(new Option("--shard <K/N>", "run only slice K of N of the fleet (several processes or hosts share one fleet)").default("1/1"))
+    .addOption(new Option("--workers <n|auto>", 'worker processes to spread the nodes over; "auto" = one per core').default("1"));
+  addBrokerOptions(run, "broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: start an embedded broker on 127.0.0.1)");
+  run
+    .addOption(new Option("--port <port>", "TCP port of the embedded broker (0 = any free port)").argParser(countArg(0, 65535)).default(1883))
+    .addOption(new Option("--interval <duration>", "sampling interval of new nodes (interval_ms), e.g. 500ms, 2s, 1m").argParser(durationArg).default(1000, "1s"))
+    .addOption(new Option("--sensitivity <number>", "publish only when a value moves this much; 0 = every sample (sensitivity)").argParser(numberArg).default(0))
+    .addOption(new Option("--heartbeat <duration>", "publish at least this often even when nothing moved (heartbeat_ms)").argParser(durationArg).default(300_000, "5m"))
+    .addOption(new Option("--sensors <list>", "sensors to read, comma-separated: temperature, humidity, adc, vdd").argParser(listArg).default(["temperature", "humidity", "adc", "vdd"], "all four"))
+    .addOption(new Option("--buffer <readings>", "offline buffer per node, in readings (buffer_capacity, 0-100)").argParser(countArg(0, 100)).default(50))
+    .addOption(new Option("--qos <0|1>", "MQTT QoS of readings (qos)").argParser(countArg(0, 1)).default(1))
+    .addOption(new Option("--flush-gap <duration>", "pause between buffered readings sent after a reconnect (flush_gap_ms)").argParser(durationArg).default(50, "50ms"))
+    .addOption(new Option("--keepalive <duration>", "MQTT keepalive (mqtt_keepalive_s, 10s-1h)").argParser(durationArg).default(60_000, "60s"))
+    .addOption(new Option("--reconnect-min <duration>", "first reconnect backoff step (reconnect_min_ms)").argParser(durationArg).default(1000, "1s"))
+    .addOption(new Option("--reconnect-max <duration>", "longest reconnect backoff step (reconnect_max_ms)").argParser(durationArg).default(60_000, "60s"))
+    .addOption(new Option("--connect-rate <rate>", "node starts (and so connects) per second, e.g. 500/s or 600/m").default("500/s"))
+    .addOption(new Option("--seed <integer>", "seed of the sensor models and reconnect jitter (default: random, printed)").argParser(countArg(0, 4294967295)))
+    .addOption(new Option("--faults <spec>", "random sensor faults, probability per read: fail=0.01,stuck=0.001,spike=0.002").default("none"))
+    .addOption(new Option("--state-dir <dir>", "where each node keeps its files (<dir>/<node-id>/config.json)").default(defaultStateDir(), ".espfleet/nodes"))
+    .addOption(new Option("--fresh", "forget stored node files (configs set by config_change, boot counters) first"))
+    .addOption(new Option("--duration <duration>", "stop by itself after this long (default: run until Ctrl-C)").argParser(durationArg))
+    .addOption(new Option("--log-level <level>", "lowest node log level shown").choices(["info", "warn", "error"]).default("warn"))
+    .addOption(new Option("--verbose", "show every node's log line (default: the first of each kind, repeats counted)"))
+    .action(async (flags: RunFlags) => {
+      await runCommand(flags);
+    });
+
+  const config = program
+    .command("config")
+    .description("publish one config_change, wait for the acks, report who applied/rejected (exit 1 if any rejected or did not answer)")
+    .addOption(new Option("--interval <duration>", "sampling interval (interval_ms, 100ms-24h), e.g. 500ms, 2s, 1m").argParser(durationArg))
+    .addOption(new Option("--sensitivity <number>", "minimum change that publishes (sensitivity, 0-1000; 0 = every sample)").argParser(numberArg))
+    .addOption(new Option("--heartbeat <duration>", "publish at least this often (heartbeat_ms, 1s-24h)").argParser(durationArg))
+    .addOption(new Option("--sensors <list>", "sensors to read, comma-separated: temperature, humidity, adc, vdd").argParser(listArg))
+    .addOption(new Option("--buffer <readings>", "offline buffer capacity (buffer_capacity, 0-100 readings)").argParser(countArg(0, 100_000)))
+    .addOption(new Option("--qos <0|1>", "QoS of readings (qos)").argParser(countArg(0, 2)))
+    .addOption(new Option("--flush-gap <duration>", "pause between buffered readings after a reconnect (flush_gap_ms, 0-10s)").argParser(durationArg))
+    .addOption(new Option("--target <node-id...>", "the nodes to change (one or more ids); waits for each of them"))
+    .addOption(new Option("--all", "change every node (no target); see --expect"))
+    .addOption(new Option("--expect <count>", "with --all: stop waiting once this many nodes answered (default: wait the whole --timeout)").argParser(countArg(1, 10_000_000)))
+    .addOption(new Option("--timeout <duration>", "how long to wait for acknowledgements").argParser(durationArg).default(10_000, "10s"))
+    .addOption(new Option("--req <id>", "request id echoed in the acks, at most 32 characters (default: generated)"));
+  addBrokerOptions(config, `broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: ${EMBEDDED_DEFAULT})`);
+  config.action(async (flags: ConfigFlags) => {
+    process.exitCode = await configCommand(flags);
+  });
+
+  const watch = program
+    .command("watch")
+    .description("tail sensor_data readably: per-node rate, last values, seq gaps, reboots, online/offline, events")
+    .addOption(new Option("--node <node-id...>", "show only these nodes (default: every node)"))
+    .addOption(new Option("--lines", "one line per reading and notice instead of the live table (the default when not on a terminal)"))
+    .addOption(new Option("--duration <duration>", "stop after this long (default: until Ctrl-C)").argParser(durationArg));
+  addBrokerOptions(watch, `broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: ${EMBEDDED_DEFAULT})`);
+  watch.action(async (flags: WatchFlags) => {
+    process.exitCode = await watchCommand(flags);
+  });
+
+  // The virtual ESP8266 (device/): the built firmware behind a pseudo-terminal.
+  registerDeviceCommand(program);
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  // `espfleet watch | head`: the reader went away; that is the end, not an error.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") {
+      process.exit(0);
+    }
+    throw error;
+  });
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CliError) {
+      process.stderr.write(`espfleet: ${error.message}\n`);
+      process.exitCode = error.exitCode;
+      return;
+    }
+    throw error;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,147 @@
+/**
+ * The operator's side of `config_change`: build the message from human
+ * options, publish it, and collect the acknowledgements on `config_ack/<id>`.
+ * Used by `espfleet config`, the end-to-end tests and the fan-out benchmark.
+ *
+ * Contract (firmware/core/node.ts): the body holds run-time keys in the
+ * contract's units, plus `target` (an id or a list; absent = every node) and
+ * `req` (≤ 32 characters, echoed in the ack). Each addressed node answers
+ * `{"id","req","result":"applied","config":{…}}` or
+ * `{"id","req","result":"rejected","errors":[{"key","reason"}]}`.
+ */
+import { randomBytes } from "node:crypto";
+import type { MqttClient } from "mqtt";
+import { defaultConfig } from "../firmware/core/config";
+import { topicsFor } from "../firmware/core/topics";
+
+export interface ConfigChangeBody {
+  interval_ms?: number;
+  sensitivity?: number;
+  heartbeat_ms?: number;
+  sensors?: string[];
+  buffer_capacity?: number;
+  qos?: number;
+  flush_gap_ms?: number;
+  target?: string | string[];
+  req: string;
+  /** Anything else goes on the wire as given (tests send malformed changes on purpose). */
+  [key: string]: unknown;
+}
+
+export interface ConfigAck {
+  id: string;
+  req?: string;
+  result: "applied" | "rejected";
+  config?: Record<string, unknown>;
+  errors?: { key: string; reason: string }[];
+  /** Milliseconds from publishing the change to receiving this ack. */
+  latencyMs: number;
+}
+
+/** Topics of the operator's side for a fleet with `prefix` (topic_prefix; "" for none). */
+export function operatorTopics(prefix: string): { config: string; acks: string; data: string; status: string; events: string } {
+  const t = topicsFor({ ...defaultConfig(), topic_prefix: prefix }, "+");
+  return { config: t.config, acks: t.ack, data: t.data, status: t.status, events: t.event };
+}
+
+/** A request id: short, unique enough, within the contract's 32 characters. */
+export function newRequestId(): string {
+  return "cfg-" + Date.now().toString(36) + "-" + randomBytes(3).toString("hex");
+}
+
+/** What to wait for: these node ids, a count of answers, or just the timeout. */
+export type AckExpectation = { ids: string[] } | { count: number } | { none: true };
+
+export interface ConfigOutcome {
+  req: string;
+  applied: ConfigAck[];
+  rejected: ConfigAck[];
+  /** Targeted nodes that did not answer in time (empty when the change was not targeted). */
+  missing: string[];
+  /** True when everything expected arrived before the timeout. */
+  complete: boolean;
+  elapsedMs: number;
+}
+
+/**
+ * Subscribe to the acks, publish `body`, wait until the expectation is met or
+ * `timeoutMs` passes. The client must be connected; it is left connected.
+ */
+export async function sendConfigChange(
+  client: MqttClient,
+  prefix: string,
+  body: ConfigChangeBody,
+  expectation: AckExpectation,
+  timeoutMs: number,
+): Promise<ConfigOutcome> {
+  const topics = operatorTopics(prefix);
+  const acks = new Map<string, ConfigAck>();
+  const expectedIds = "ids" in expectation ? new Set(expectation.ids) : undefined;
+  let publishedAt = 0;
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const satisfied = (): boolean => {
+    if (expectedIds !== undefined) {
+      for (const id of expectedIds) {
+        if (!acks.has(id)) {
+          return false;
+        }
+      }
+      return true;
+    }
+    return "count" in expectation && acks.size >= expectation.count;
+  };
+  const onMessage = (topic: string, payload: Buffer): void => {
+    if (!topicMatches(topics.acks, topic)) {
+      return;
+    }
+    let ack: Partial<ConfigAck>;
+    try {
+      ack = JSON.parse(payload.toString("utf8")) as Partial<ConfigAck>;
+    } catch {
+      return;
+    }
+    if (ack.req !== body.req || typeof ack.id !== "string" || acks.has(ack.id)) {
+      return;
+    }
+    if (ack.result !== "applied" && ack.result !== "rejected") {
+      return;
+    }
+    acks.set(ack.id, { ...(ack as ConfigAck), latencyMs: performance.now() - publishedAt });
+    if (satisfied()) {
+      finish();
+    }
+  };
+  client.on("message", onMessage);
+  try {
+    await client.subscribeAsync(topics.acks, { qos: 1 });
+    publishedAt = performance.now();
+    await client.publishAsync(topics.config, JSON.stringify(body), { qos: 1 });
+    const timer = setTimeout(finish, timeoutMs);
+    await done;
+    clearTimeout(timer);
+  } finally {
+    client.removeListener("message", onMessage);
+    await client.unsubscribeAsync(topics.acks).catch(() => undefined);
+  }
+  const all = [...acks.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const missing = expectedIds !== undefined ? [...expectedIds].filter((id) => !acks.has(id)).sort() : [];
+  return {
+    req: body.req,
+    applied: all.filter((a) => a.result === "applied"),
+    rejected: all.filter((a) => a.result === "rejected"),
+    missing,
+    complete: satisfied(),
+    elapsedMs: performance.now() - publishedAt,
+  };
+}
+
+/** MQTT topic filter match for the single-level wildcard `+` used here. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split("/");
+  const t = topic.split("/");
+  if (f.length !== t.length) {
+    return false;
+  }
+  return f.every((part, i) => part === "+" || part === t[i]);
+}

@@ -1,0 +1,211 @@
+/**
+ * A fleet of simulated nodes in this process: node n runs the unchanged core
+ * (`new SensorNode(platform).start()`) on its own NodePlatform, with its own
+ * MQTT client, last will, timers, files and sensor model. Starts are paced
+ * (`connectRate` per second) so thousands of nodes do not hit the broker in
+ * the same millisecond, and their sampling timers end up spread out too.
+ */
+import { join } from "node:path";
+import { SensorNode, CONFIG_FILE } from "../firmware/core/node";
+import { operatorTopics } from "./config-change";
+import type { LogLevel } from "../firmware/core/platform";
+import type { BrokerTarget } from "./broker-target";
+import { bufferState } from "./core-probe";
+import { FleetCounters, type FleetSnapshot } from "./fleet-counters";
+import { nodeId } from "./node-ids";
+import { seedConfig, type FleetNodeSettings } from "./node-config-seed";
+import { type FleetContext, NodePlatform } from "./node-platform";
+import { NodeStorage, type NodeFiles } from "./node-storage";
+import { Prng } from "./prng";
+import { type FaultRates, type IntervalSource, NO_FAULTS, SensorModel } from "./sensor-model";
+
+export interface FleetOptions {
+  broker: BrokerTarget;
+  /** Number of the first node (node-0001 is 1) and how many to run here. */
+  first: number;
+  count: number;
+  /** Directory holding one sub-directory of files per node. */
+  stateDir: string;
+  /** Forget stored node files before starting. */
+  fresh?: boolean;
+  seed: number;
+  /** Time of day (ms after midnight) at which the sensor models start; default from the seed. */
+  dayStartMs?: number;
+  faults?: FaultRates;
+  /** Run-time config for nodes without a stored one (interval_ms, sensitivity, …). */
+  initial?: FleetNodeSettings["initial"];
+  /** Settings forced on every start (topic_prefix, reconnect_min_ms, …). */
+  fixed?: FleetNodeSettings["fixed"];
+  /** Node starts per second. */
+  connectRate: number;
+  log?: (nodeId: string, level: LogLevel, text: string) => void;
+}
+
+/**
+ * One simulated node and the parts a test may poke. Also tells the sensor
+ * model the node's live sampling interval (a config_change moves it).
+ */
+export class SimNode implements IntervalSource {
+  core!: SensorNode;
+  platform!: NodePlatform;
+  sensors!: SensorModel;
+
+  constructor(
+    readonly id: string,
+    readonly number: number,
+    readonly files: NodeFiles,
+    /** Interval until the core has loaded its config. */
+    private readonly initialIntervalMs: number,
+  ) {}
+
+  intervalMs(): number {
+    return this.core !== undefined ? this.core.settings().interval_ms : this.initialIntervalMs;
+  }
+}
+
+/** Start pacing runs in slices of this many milliseconds. */
+const PACE_TICK_MS = 10;
+
+export class Fleet {
+  readonly counters = new FleetCounters();
+  readonly nodes: SimNode[] = [];
+  readonly storage: NodeStorage;
+  private readonly settings: FleetNodeSettings;
+  private readonly context: FleetContext;
+  private readonly dayStartMs: number;
+  private pacer: NodeJS.Timeout | undefined = undefined;
+  private stopped = false;
+  /** Nodes that kept a stored run-time setting the options asked to change. */
+  keptStored = 0;
+
+  constructor(readonly options: FleetOptions) {
+    this.storage = new NodeStorage(options.stateDir, (text) => this.log("fleet", "error", text));
+    this.settings = { broker: options.broker, initial: options.initial ?? {}, fixed: options.fixed ?? {} };
+    const topics = operatorTopics(this.settings.fixed.topic_prefix ?? "");
+    this.context = {
+      counters: this.counters,
+      dataTopic: topics.data,
+      ackTopicPrefix: topics.acks.slice(0, -1),
+      tls: options.broker.ca !== undefined ? { ca: options.broker.ca } : undefined,
+      log: (id, level, text) => this.log(id, level, text),
+    };
+    // The whole fleet shares one simulated day, starting at a time of day drawn from the seed.
+    this.dayStartMs = options.dayStartMs ?? Math.floor(new Prng(options.seed, 0x5eed).next() * 86_400_000);
+  }
+
+  /** Start every node, paced; resolves once the last one has started (not necessarily connected). */
+  async start(): Promise<void> {
+    if (this.options.fresh === true) {
+      await NodeStorage.wipe(this.options.stateDir);
+    }
+    const { first, count } = this.options;
+    let next = first;
+    let budget = 0;
+    const perTick = (this.options.connectRate * PACE_TICK_MS) / 1000;
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        if (this.stopped) {
+          resolve();
+          return;
+        }
+        budget += perTick;
+        while (budget >= 1 && next < first + count) {
+          this.startNode(next++);
+          budget--;
+        }
+        if (next >= first + count) {
+          clearInterval(this.pacer);
+          this.pacer = undefined;
+          resolve();
+        }
+      };
+      this.pacer = setInterval(tick, PACE_TICK_MS);
+      tick();
+    });
+  }
+
+  node(id: string): SimNode | undefined {
+    return this.nodes.find((n) => n.id === id);
+  }
+
+  snapshot(): FleetSnapshot {
+    const c = this.counters;
+    let buffered = 0;
+    let dropped = 0;
+    for (const node of this.nodes) {
+      const state = bufferState(node.core);
+      buffered += state.buffered;
+      dropped += state.dropped;
+    }
+    return {
+      started: this.nodes.length,
+      total: this.options.count,
+      connected: c.connected,
+      connectAttempts: c.connectAttempts,
+      connects: c.connects,
+      connectFailures: c.connectFailures,
+      disconnects: c.disconnects,
+      published: c.published,
+      acked: c.acked,
+      configApplied: c.configApplied,
+      configRejected: c.configRejected,
+      buffered,
+      dropped,
+      storageErrors: this.storage.writeErrors,
+    };
+  }
+
+  /**
+   * Clean shutdown: each node says "offline" (retained) and disconnects, then
+   * the files are flushed. Resolves when every client has closed.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.pacer !== undefined) {
+      clearInterval(this.pacer);
+      this.pacer = undefined;
+    }
+    for (const node of this.nodes) {
+      node.core.stop();
+    }
+    await Promise.all(this.nodes.map((n) => n.platform.closed()));
+    await this.storage.flush();
+  }
+
+  private startNode(number: number): void {
+    const id = nodeId(number);
+    const files = this.storage.forNode(id);
+    const stored = files.read(CONFIG_FILE);
+    let previous: unknown = undefined;
+    try {
+      previous = stored !== undefined ? JSON.parse(stored) : undefined;
+    } catch {
+      // A corrupt file: the node falls back to the fleet's settings, as loadConfig would.
+    }
+    const seeded = seedConfig(id, previous, this.settings);
+    if (seeded.kept.length > 0) {
+      this.keptStored++;
+    }
+    const text = JSON.stringify(seeded.config);
+    // Unchanged on a restart: no disk write (they cost 0.1-1 ms each on a busy disk).
+    if (text !== stored) {
+      files.write(CONFIG_FILE, text);
+    }
+    const seed = this.options.seed;
+    const node = new SimNode(id, number, files, seeded.config.interval_ms);
+    node.sensors = new SensorModel(seed, number, this.dayStartMs, this.options.faults ?? NO_FAULTS, node);
+    node.platform = new NodePlatform(id, files, node.sensors, new Prng(seed, number * 2), this.context);
+    node.core = new SensorNode(node.platform);
+    this.nodes.push(node);
+    node.core.start();
+  }
+
+  private log(id: string, level: LogLevel, text: string): void {
+    this.options.log?.(id, level, text);
+  }
+}
+
+/** Default state directory: `.espfleet/nodes` under the current directory. */
+export function defaultStateDir(): string {
+  return join(process.cwd(), ".espfleet", "nodes");
+}

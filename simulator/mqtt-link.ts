@@ -1,0 +1,217 @@
+/**
+ * One node's MQTT session on mqtt.js, with the Platform's contract
+ * (firmware/core/platform.ts): exactly one of connected/connectFailed per
+ * attempt, `offline` at most once and never after close(), publish refused
+ * (false) while not connected, `done` only on the PUBACK (QoS 1), and no
+ * method ever throws.
+ *
+ * mqtt.js's own reconnect is off (`reconnectPeriod: 0`): the core reconnects
+ * with its own backoff, exactly as on NodeMCU, and a fresh client per attempt
+ * keeps no state from a dead session (clean session, like the device).
+ */
+import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
+import type { MqttEvents, MqttSession } from "../firmware/core/platform";
+import type { FleetCounters } from "./fleet-counters";
+
+/** NodeMCU truncates inbound messages to this many bytes (mqtt.Client max_message_length). */
+export const MAX_INBOUND_BYTES = 1024;
+/** A CONNACK must arrive within this time, or the attempt fails (NodeMCU waits about as long). */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** On a graceful close, wait this long for outstanding acks (the retained "offline") before cutting. */
+const CLOSE_GRACE_MS = 3_000;
+
+/** TLS settings shared by every node of a fleet (`--ca`). */
+export interface LinkTls {
+  ca?: Buffer;
+}
+
+const PUBLISH_OPTIONS: IClientPublishOptions[][] = [
+  [
+    { qos: 0, retain: false },
+    { qos: 0, retain: true },
+  ],
+  [
+    { qos: 1, retain: false },
+    { qos: 1, retain: true },
+  ],
+];
+
+export class MqttLink {
+  private client: MqttClient | undefined = undefined;
+  private isUp = false;
+  /** Resolves when the last client has let go of its socket. */
+  private closing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly tls: LinkTls | undefined,
+    /** The fleet's counters (shared by every node of the process). */
+    private readonly counters: FleetCounters,
+  ) {}
+
+  connected(): boolean {
+    return this.isUp;
+  }
+
+  connect(session: MqttSession, events: MqttEvents): void {
+    this.close();
+    this.counters.connectAttempts++;
+    const options: IClientOptions = {
+      protocol: session.secure ? "mqtts" : "mqtt",
+      host: session.host,
+      port: session.port,
+      clientId: session.clientId,
+      protocolVersion: 4,
+      clean: true,
+      keepalive: session.keepaliveSec,
+      reconnectPeriod: 0,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      resubscribe: false,
+      queueQoSZero: false,
+      will: { topic: session.willTopic, payload: Buffer.from(session.willPayload), qos: 1, retain: true },
+    };
+    if (session.user !== "") {
+      options.username = session.user;
+      options.password = session.password;
+    }
+    if (session.secure && this.tls?.ca !== undefined) {
+      options.ca = this.tls.ca;
+    }
+    let client: MqttClient;
+    try {
+      client = mqtt.connect(options);
+    } catch (error) {
+      // e.g. an option mqtt.js refuses synchronously: report it like any failed attempt.
+      this.counters.connectFailures++;
+      setImmediate(() => events.connectFailed((error as Error).message));
+      return;
+    }
+    this.client = client;
+    let state: "connecting" | "up" | "over" = "connecting";
+    let lastError = "";
+    client.on("error", (error: Error & { code?: string | number }) => {
+      const code = typeof error.code === "string" ? error.code : "";
+      lastError = code !== "" && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+    });
+    client.on("connect", () => {
+      if (this.client !== client || state !== "connecting") {
+        return;
+      }
+      state = "up";
+      this.isUp = true;
+      this.counters.connected++;
+      this.counters.connects++;
+      events.connected();
+    });
+    client.on("close", () => {
+      if (this.client !== client || state === "over") {
+        return;
+      }
+      const wasUp = state === "up";
+      state = "over";
+      this.client = undefined;
+      client.end(true);
+      if (wasUp) {
+        this.isUp = false;
+        this.counters.connected--;
+        this.counters.disconnects++;
+        events.offline();
+      } else {
+        this.counters.connectFailures++;
+        events.connectFailed(lastError !== "" ? lastError : "connection closed before CONNACK");
+      }
+    });
+    client.on("message", (topic: string, payload: Buffer) => {
+      if (this.client !== client) {
+        return;
+      }
+      const body = payload.length > MAX_INBOUND_BYTES ? payload.subarray(0, MAX_INBOUND_BYTES) : payload;
+      events.message(topic, body.toString("utf8"));
+    });
+  }
+
+  /** `isReading`: count it (and its ack) as a reading in the fleet's counters. */
+  publish(topic: string, payload: string, qos: number, retain: boolean, isReading: boolean, done: () => void): boolean {
+    const client = this.client;
+    if (client === undefined || !this.isUp || !client.connected) {
+      return false;
+    }
+    const counters = this.counters;
+    try {
+      client.publish(topic, payload, PUBLISH_OPTIONS[qos === 0 ? 0 : 1][retain ? 1 : 0], (error) => {
+        // An error means the session ended first: not acknowledged, so `done` must not fire.
+        if (error === undefined || error === null) {
+          if (isReading) {
+            counters.acked++;
+          }
+          done();
+        }
+      });
+      if (isReading) {
+        counters.published++;
+      }
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  subscribe(topic: string, qos: number): boolean {
+    const client = this.client;
+    if (client === undefined || !this.isUp || !client.connected) {
+      return false;
+    }
+    try {
+      client.subscribe(topic, { qos: qos === 0 ? 0 : 1 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * End the session without an `offline` event. A live session ends with a
+   * DISCONNECT after its outstanding QoS 1 publishes are acknowledged (so a
+   * node's retained "offline" goodbye is delivered); anything else is cut.
+   */
+  close(): void {
+    const client = this.client;
+    if (client === undefined) {
+      return;
+    }
+    this.client = undefined;
+    const wasUp = this.isUp;
+    if (wasUp) {
+      this.isUp = false;
+      this.counters.connected--;
+    }
+    const previous = this.closing;
+    const ended = new Promise<void>((resolve) => {
+      // Whatever mqtt.js does, the promise settles: a stuck close must not hang a shutdown.
+      const cut = setTimeout(
+        () => {
+          safeEnd(client, true, () => undefined);
+          resolve();
+        },
+        wasUp ? CLOSE_GRACE_MS : 1000,
+      );
+      safeEnd(client, !wasUp, () => {
+        clearTimeout(cut);
+        resolve();
+      });
+    });
+    this.closing = Promise.all([previous, ended]).then(() => undefined);
+  }
+
+  /** Resolves once every client this link opened has closed. */
+  closed(): Promise<void> {
+    return this.closing;
+  }
+}
+
+function safeEnd(client: MqttClient, force: boolean, done: () => void): void {
+  try {
+    client.end(force, () => done());
+  } catch {
+    done();
+  }
+}

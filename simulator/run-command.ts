@@ -1,0 +1,259 @@
+/**
+ * `espfleet run`: a fleet of simulated nodes against the embedded broker
+ * (default) or `--broker`, with paced connects, a live summary, and a clean
+ * shutdown on Ctrl-C (every node publishes its retained "offline").
+ */
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import type { LogLevel } from "../firmware/core/platform";
+import type { NodeConfig } from "../firmware/core/config";
+import { type BrokerTarget, parseBrokerTarget, probeBroker } from "./broker-target";
+import { CliError } from "./cli-error";
+import { startEmbeddedBroker, type EmbeddedBroker } from "./embedded-broker";
+import { Fleet, type FleetOptions } from "./fleet";
+import type { FleetSnapshot } from "./fleet-counters";
+import { FleetLog } from "./fleet-log";
+import { LiveView } from "./live-view";
+import { checkFleetSettings } from "./node-config-seed";
+import { nodeId, parseShard, type Shard, shardRange } from "./node-ids";
+import { randomSeed } from "./prng";
+import { type FaultRates, parseFaultRates } from "./sensor-model";
+import { formatCount, parseCount, parseRate } from "./units";
+import { WorkerFleet } from "./worker-fleet";
+
+export interface RunFlags {
+  nodes: number;
+  shard: string;
+  workers: string;
+  broker?: string;
+  username?: string;
+  password?: string;
+  ca?: string;
+  port: number;
+  prefix: string;
+  interval: number;
+  sensitivity: number;
+  heartbeat: number;
+  sensors: string[];
+  buffer: number;
+  qos: number;
+  flushGap: number;
+  keepalive: number;
+  reconnectMin: number;
+  reconnectMax: number;
+  connectRate: string;
+  seed?: number;
+  faults: string;
+  stateDir: string;
+  fresh?: boolean;
+  duration?: number;
+  logLevel: LogLevel;
+  verbose?: boolean;
+}
+
+/** Which CLI option sets which node setting (for error messages). */
+const OPTION_FOR_KEY: Record<string, string> = {
+  interval_ms: "--interval",
+  sensitivity: "--sensitivity",
+  heartbeat_ms: "--heartbeat",
+  sensors: "--sensors",
+  buffer_capacity: "--buffer",
+  qos: "--qos",
+  flush_gap_ms: "--flush-gap",
+  mqtt_keepalive_s: "--keepalive",
+  reconnect_min_ms: "--reconnect-min",
+  reconnect_max_ms: "--reconnect-max",
+  topic_prefix: "--prefix",
+};
+
+interface Runner {
+  start(): Promise<void>;
+  snapshot(): FleetSnapshot;
+  stop(): Promise<void>;
+  keptStored: number;
+}
+
+export async function runCommand(flags: RunFlags): Promise<void> {
+  const out = process.stdout;
+  const shard = parseShard(flags.shard);
+  if (!shard.ok) {
+    throw new CliError(shard.error, 2);
+  }
+  const range = shardRange(flags.nodes, shard.value);
+  if (range.count === 0) {
+    throw new CliError(`shard ${flags.shard} of ${flags.nodes} nodes is empty; use fewer shards than nodes`, 2);
+  }
+  const workers = parseWorkers(flags.workers, range.count);
+  const rate = parseRate(flags.connectRate, "--connect-rate");
+  if (!rate.ok) {
+    throw new CliError(rate.error, 2);
+  }
+  const faults = parseFaultRates(flags.faults);
+  if (typeof faults === "string") {
+    throw new CliError(`--faults: ${faults}`, 2);
+  }
+  const initial: Partial<NodeConfig> = {
+    interval_ms: flags.interval,
+    sensitivity: flags.sensitivity,
+    heartbeat_ms: flags.heartbeat,
+    sensors: flags.sensors,
+    buffer_capacity: flags.buffer,
+    qos: flags.qos,
+    flush_gap_ms: flags.flushGap,
+  };
+  const fixed: Partial<NodeConfig> = {
+    topic_prefix: flags.prefix,
+    mqtt_keepalive_s: Math.round(flags.keepalive / 1000),
+    reconnect_min_ms: flags.reconnectMin,
+    reconnect_max_ms: flags.reconnectMax,
+  };
+
+  const optionFor = (key: string): string => OPTION_FOR_KEY[key] ?? key;
+  let embedded: EmbeddedBroker | undefined = undefined;
+  let target: BrokerTarget;
+  if (flags.broker !== undefined) {
+    target = parseBrokerTarget({ ...flags, broker: flags.broker });
+    checkFleetSettings({ broker: target, initial, fixed }, optionFor);
+    await probeBroker(target);
+    out.write(`broker ${target.url}\n`);
+  } else {
+    if (flags.username !== undefined || flags.ca !== undefined) {
+      throw new CliError("--username, --password and --ca need --broker; the embedded broker accepts anyone on 127.0.0.1", 2);
+    }
+    const host = "127.0.0.1";
+    // Checked before the broker starts: a refused option must not leave a broker running.
+    checkFleetSettings({ broker: { ...EMBEDDED_TARGET, host, port: flags.port }, initial, fixed }, optionFor);
+    embedded = await startEmbeddedBroker({ host, port: flags.port });
+    target = { ...EMBEDDED_TARGET, url: embedded.url, host: embedded.host, port: embedded.port };
+    out.write(`embedded broker (aedes) listening on ${embedded.url}\n`);
+    if (range.count > 2000) {
+      out.write(`note: ${formatCount(range.count)} nodes share one process with the embedded broker; for more than ~2,000 use mosquitto: --broker mqtt://host:1883\n`);
+    }
+  }
+  try {
+    await runFleet(flags, target, range, shard.value, workers, { initial, fixed, faults, connectRate: rate.value });
+  } finally {
+    await embedded?.close();
+  }
+}
+
+const EMBEDDED_TARGET: BrokerTarget = { url: "", host: "127.0.0.1", port: 1883, secure: false, username: "", password: "", ca: undefined, embedded: true };
+
+async function runFleet(
+  flags: RunFlags,
+  target: BrokerTarget,
+  range: { first: number; count: number },
+  shard: Shard,
+  workers: number,
+  node: { initial: Partial<NodeConfig>; fixed: Partial<NodeConfig>; faults: FaultRates; connectRate: number },
+): Promise<void> {
+  const out = process.stdout;
+  const { initial, fixed, faults } = node;
+  const seed = flags.seed ?? randomSeed();
+  const first = nodeId(range.first);
+  const last = nodeId(range.first + range.count - 1);
+  const shardText = shard.count > 1 ? ` (shard ${shard.index}/${shard.count} of ${formatCount(flags.nodes)})` : "";
+  out.write(
+    `starting ${formatCount(range.count)} nodes ${first}…${last}${shardText}` +
+      `${workers > 1 ? ` in ${workers} worker processes` : ""}, seed ${seed} (--seed ${seed} repeats this run)\n`,
+  );
+
+  const view = new LiveView(out);
+  const fleetOptions: Omit<FleetOptions, "log"> = {
+    broker: target,
+    first: range.first,
+    count: range.count,
+    stateDir: resolve(flags.stateDir),
+    fresh: flags.fresh === true,
+    seed,
+    faults,
+    initial,
+    fixed,
+    connectRate: node.connectRate,
+  };
+  let runner: Runner;
+  if (workers > 1) {
+    runner = new WorkerFleet(fleetOptions, workers, { level: flags.logLevel, verbose: flags.verbose === true, print: (line) => view.print(line) });
+  } else {
+    const log = new FleetLog({ level: flags.logLevel, verbose: flags.verbose === true, print: (line) => view.print(line) });
+    runner = new Fleet({ ...fleetOptions, log: (id, level, text) => log.write(id, level, text) });
+  }
+
+  let stopRequested: () => void = () => undefined;
+  const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+  const onInterrupt = (): void => {
+    view.print("stopping: every node says offline and disconnects (Ctrl-C again to quit at once)");
+    stopRequested();
+  };
+  process.on("SIGINT", onInterrupt);
+  process.on("SIGTERM", onInterrupt);
+  const durationTimer = flags.duration !== undefined ? setTimeout(stopRequested, flags.duration) : undefined;
+
+  const startedAt = performance.now();
+  view.startProgress(range.count);
+  const progress = setInterval(() => view.progress(runner.snapshot()), 100);
+  const starting = runner.start();
+  let ticker: NodeJS.Timeout | undefined = undefined;
+  try {
+    // The bar ends when every node is connected, or when all have started and then 5 s passed.
+    await Promise.race([stopSignal, starting.then(() => waitFor(() => runner.snapshot().connected >= range.count, 5000))]);
+    clearInterval(progress);
+    view.endProgress(runner.snapshot(), performance.now() - startedAt);
+    if (runner.keptStored > 0) {
+      view.print(
+        `${formatCount(runner.keptStored)} nodes kept settings stored by an earlier config_change (${resolve(flags.stateDir)}); pass --fresh to start from the options`,
+      );
+    }
+    ticker = setInterval(() => view.update(runner.snapshot()), 1000);
+    view.update(runner.snapshot());
+    await stopSignal;
+  } catch (error) {
+    view.close();
+    throw new CliError(`the fleet could not start: ${(error as Error).message}`);
+  } finally {
+    clearInterval(progress);
+    clearInterval(ticker);
+    clearTimeout(durationTimer);
+    process.removeListener("SIGINT", onInterrupt);
+    process.removeListener("SIGTERM", onInterrupt);
+    // A second Ctrl-C while the nodes say goodbye quits at once.
+    const quit = (): never => process.exit(130);
+    process.once("SIGINT", quit);
+    await starting.catch(() => undefined);
+    await runner.stop();
+    process.removeListener("SIGINT", quit);
+  }
+  view.close();
+  const final = runner.snapshot();
+  out.write(
+    `stopped after ${((performance.now() - startedAt) / 1000).toFixed(1)} s: ${formatCount(final.published)} readings published, ` +
+      `${formatCount(final.acked)} acked, ${formatCount(final.dropped)} dropped (buffer full), ` +
+      `${formatCount(final.buffered)} unsent at shutdown; config ${formatCount(final.configApplied)} applied/${formatCount(final.configRejected)} rejected\n`,
+  );
+  out.write(`node files: ${resolve(flags.stateDir)}\n`);
+}
+
+function parseWorkers(text: string, nodes: number): number {
+  const cores = availableParallelism();
+  if (text === "auto") {
+    return Math.max(1, Math.min(cores, nodes));
+  }
+  const parsed = parseCount(text, "--workers", 1, 256);
+  if (!parsed.ok) {
+    throw new CliError(`${parsed.error}; or "auto" for one per core (${cores} here)`, 2);
+  }
+  return Math.min(parsed.value, nodes);
+}
+
+/** Resolve when `condition` holds (polled), or after `timeoutMs`. */
+function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const poll = setInterval(() => {
+      if (condition() || performance.now() - started >= timeoutMs) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 50);
+  });
+}

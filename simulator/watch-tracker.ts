@@ -1,0 +1,243 @@
+/**
+ * What `espfleet watch` knows about each node, from what it hears on the
+ * wire: readings (`sensor_data`), the retained status (`status/<id>`) and
+ * events (`event/<id>`). Pure bookkeeping, no I/O, so it is unit-tested and
+ * works the same for simulated nodes and real ESP8266s.
+ *
+ * Sequence rules (firmware/core/node.ts): `seq` counts readings from 1 per
+ * boot; `boot` counts boots. A jump in `seq` within one boot is lost readings;
+ * a new `boot` is a reboot, not a loss; a repeated `seq` is a QoS 1 resend.
+ */
+
+/** Reading fields that are not sensor values. */
+const META_KEYS = new Set(["id", "seq", "boot", "up", "ts", "failed", "dropped"]);
+/** Rates are measured over two buckets of this length. */
+const RATE_BUCKET_MS = 5000;
+
+export interface NodeWatch {
+  id: string;
+  /** From the retained status: "online", "offline", or "" before any status was seen. */
+  state: string;
+  fw: string;
+  boot: number;
+  /** Highest seq seen in the current boot (0: none yet). */
+  seq: number;
+  readings: number;
+  /** Readings missing from the sequence (seq jumps within a boot). */
+  lost: number;
+  /** Readings received twice (QoS 1 resends after a lost PUBACK). */
+  duplicates: number;
+  reboots: number;
+  /** The node's own count of readings its full buffer dropped (`dropped` field / readings_dropped). */
+  dropped: number;
+  values: Record<string, number>;
+  failed: string[];
+  lastSeenMs: number;
+  firstSeenMs: number;
+  events: number;
+  bucketStartMs: number;
+  bucketCount: number;
+  previousBucketCount: number;
+}
+
+export type WatchNoticeKind = "gap" | "reboot" | "online" | "offline" | "event" | "malformed";
+
+/** Something worth a line of its own in the watch output. */
+export interface WatchNotice {
+  kind: WatchNoticeKind;
+  id: string;
+  text: string;
+}
+
+export class WatchTracker {
+  readonly nodes = new Map<string, NodeWatch>();
+  malformed = 0;
+
+  /** A message on the readings topic. */
+  reading(payload: string, nowMs: number): WatchNotice[] {
+    const body = parseObject(payload);
+    if (body === undefined || typeof body.id !== "string" || typeof body.seq !== "number") {
+      this.malformed++;
+      return [{ kind: "malformed", id: "?", text: `not a reading: ${payload.slice(0, 80)}` }];
+    }
+    const node = this.node(body.id);
+    const boot = typeof body.boot === "number" ? body.boot : 0;
+    const seq = body.seq;
+    const notices: WatchNotice[] = [];
+    if (node.readings > 0 && boot < node.boot) {
+      // A late resend from before a reboot: not news, not a loss.
+      node.duplicates++;
+      return notices;
+    }
+    if (node.readings > 0 && boot > node.boot) {
+      node.reboots++;
+      notices.push({ kind: "reboot", id: node.id, text: `rebooted (boot ${node.boot} -> ${boot}); seq restarts at 1, not a loss` });
+      node.seq = 0;
+    }
+    // The first reading heard from a node sets the baseline: earlier ones were before we listened.
+    if (node.readings > 0) {
+      if (seq <= node.seq) {
+        node.duplicates++;
+        return notices;
+      }
+      const missing = seq - node.seq - 1;
+      if (missing > 0) {
+        node.lost += missing;
+        const what = missing === 1 ? `seq ${node.seq + 1}` : `seq ${node.seq + 1}-${seq - 1}`;
+        notices.push({ kind: "gap", id: node.id, text: `lost ${missing} reading${missing === 1 ? "" : "s"} (${what}, boot ${boot})` });
+      }
+    }
+    node.boot = boot;
+    node.seq = seq;
+    if (node.readings === 0) {
+      node.firstSeenMs = nowMs;
+    }
+    node.readings++;
+    node.lastSeenMs = nowMs;
+    this.count(node, nowMs);
+    node.failed = Array.isArray(body.failed) ? body.failed.filter((f): f is string => typeof f === "string") : [];
+    if (typeof body.dropped === "number" && body.dropped > node.dropped) {
+      node.dropped = body.dropped;
+    }
+    for (const [key, value] of Object.entries(body)) {
+      if (!META_KEYS.has(key) && typeof value === "number") {
+        node.values[key] = value;
+      }
+    }
+    return notices;
+  }
+
+  /** A retained `status/<id>` message. */
+  status(id: string, payload: string): WatchNotice[] {
+    const body = parseObject(payload);
+    if (body === undefined || typeof body.state !== "string") {
+      // An empty retained message clears the status (someone deleted it).
+      return [];
+    }
+    const node = this.node(id);
+    const changed = node.state !== body.state;
+    node.state = body.state;
+    if (typeof body.fw === "string") {
+      node.fw = body.fw;
+    }
+    if (!changed) {
+      return [];
+    }
+    const kind = body.state === "online" ? "online" : "offline";
+    const boot = typeof body.boot === "number" ? ` (boot ${body.boot})` : "";
+    return [{ kind, id, text: `${body.state}${boot}` }];
+  }
+
+  /** An `event/<id>` message (readings_dropped, sensor_read_failed, …). */
+  event(id: string, payload: string): WatchNotice[] {
+    const body = parseObject(payload);
+    const node = this.node(id);
+    node.events++;
+    if (body === undefined) {
+      return [{ kind: "event", id, text: payload.slice(0, 120) }];
+    }
+    if (body.code === "readings_dropped" && typeof body.total === "number" && body.total > node.dropped) {
+      node.dropped = body.total;
+    }
+    const details = Object.entries(body)
+      .filter(([key]) => key !== "id" && key !== "code" && key !== "level")
+      .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+      .join(" ");
+    const level = typeof body.level === "string" ? body.level + " " : "";
+    return [{ kind: "event", id, text: `${level}${String(body.code ?? "event")} ${details}`.trim() }];
+  }
+
+  /** Readings per second over the last 5-10 s (since first heard, when that is more recent). */
+  rate(node: NodeWatch, nowMs: number): number {
+    if (node.readings === 0) {
+      return 0;
+    }
+    this.roll(node, nowMs);
+    const sinceFirst = nowMs - node.firstSeenMs;
+    if (sinceFirst < 2 * RATE_BUCKET_MS) {
+      // The first reading starts the clock, so it does not count as one per elapsed time.
+      return ((node.readings - 1) * 1000) / Math.max(sinceFirst, 1000);
+    }
+    const covered = nowMs - node.bucketStartMs + RATE_BUCKET_MS;
+    return ((node.bucketCount + node.previousBucketCount) * 1000) / covered;
+  }
+
+  totals(nowMs: number): { nodes: number; online: number; readings: number; lost: number; duplicates: number; reboots: number; dropped: number; rate: number } {
+    let online = 0;
+    let readings = 0;
+    let lost = 0;
+    let duplicates = 0;
+    let reboots = 0;
+    let dropped = 0;
+    let rate = 0;
+    for (const node of this.nodes.values()) {
+      online += node.state === "online" ? 1 : 0;
+      readings += node.readings;
+      lost += node.lost;
+      duplicates += node.duplicates;
+      reboots += node.reboots;
+      dropped += node.dropped;
+      rate += this.rate(node, nowMs);
+    }
+    return { nodes: this.nodes.size, online, readings, lost, duplicates, reboots, dropped, rate };
+  }
+
+  private node(id: string): NodeWatch {
+    let node = this.nodes.get(id);
+    if (node === undefined) {
+      node = {
+        id,
+        state: "",
+        fw: "",
+        boot: 0,
+        seq: 0,
+        readings: 0,
+        lost: 0,
+        duplicates: 0,
+        reboots: 0,
+        dropped: 0,
+        values: {},
+        failed: [],
+        lastSeenMs: 0,
+        firstSeenMs: 0,
+        events: 0,
+        bucketStartMs: -1,
+        bucketCount: 0,
+        previousBucketCount: 0,
+      };
+      this.nodes.set(id, node);
+    }
+    return node;
+  }
+
+  private count(node: NodeWatch, nowMs: number): void {
+    this.roll(node, nowMs);
+    node.bucketCount++;
+  }
+
+  private roll(node: NodeWatch, nowMs: number): void {
+    if (node.bucketStartMs < 0) {
+      node.bucketStartMs = nowMs;
+      return;
+    }
+    while (nowMs - node.bucketStartMs >= RATE_BUCKET_MS) {
+      node.previousBucketCount = node.bucketCount;
+      node.bucketCount = 0;
+      node.bucketStartMs += RATE_BUCKET_MS;
+      if (nowMs - node.bucketStartMs >= RATE_BUCKET_MS) {
+        // More than a bucket of silence: nothing recent to count.
+        node.previousBucketCount = 0;
+        node.bucketStartMs = nowMs - ((nowMs - node.bucketStartMs) % RATE_BUCKET_MS);
+      }
+    }
+  }
+}
+
+function parseObject(payload: string): Record<string, unknown> | undefined {
+  try {
+    const value = JSON.parse(payload) as unknown;
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * A test's view of the fleet from the outside: a persistent MQTT session
+ * that records every reading, status and event, so a broker restart loses
+ * nothing on the observer's side and any gap is the fleet's.
+ */
+import mqtt, { type MqttClient } from "mqtt";
+
+export interface ObservedReading {
+  id: string;
+  seq: number;
+  boot: number;
+  dropped?: number;
+  /** performance.now() at arrival. */
+  at: number;
+  [key: string]: unknown;
+}
+
+export class Observer {
+  readonly readings: ObservedReading[] = [];
+  readonly statuses: { id: string; state: string; retained: boolean }[] = [];
+  readonly events: Record<string, unknown>[] = [];
+
+  private constructor(private readonly client: MqttClient) {
+    client.on("message", (topic, payload, packet) => {
+      const text = payload.toString();
+      if (topic.endsWith("sensor_data")) {
+        this.readings.push({ ...(JSON.parse(text) as ObservedReading), at: performance.now() });
+      } else if (topic.includes("status/") && text !== "") {
+        const body = JSON.parse(text) as { id: string; state: string };
+        this.statuses.push({ id: body.id, state: body.state, retained: packet.retain });
+      } else if (topic.includes("event/")) {
+        this.events.push(JSON.parse(text) as Record<string, unknown>);
+      }
+    });
+  }
+
+  static async connect(url: string, name: string, prefix = ""): Promise<Observer> {
+    const p = prefix !== "" ? prefix + "/" : "";
+    const client = await mqtt.connectAsync(url, {
+      clientId: `observer-${name}-${process.pid}`.slice(0, 23),
+      clean: false,
+      reconnectPeriod: 100,
+      protocolVersion: 4,
+    });
+    const observer = new Observer(client);
+    client.on("error", () => undefined);
+    await client.subscribeAsync([`${p}sensor_data`, `${p}status/+`, `${p}event/+`], { qos: 1 });
+    return observer;
+  }
+
+  /** Readings of one node, in arrival order. */
+  of(id: string): ObservedReading[] {
+    return this.readings.filter((r) => r.id === id);
+  }
+
+  /** Readings per node that arrived in [from, to) (performance.now() times). */
+  countBetween(from: number, to: number): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const r of this.readings) {
+      if (r.at >= from && r.at < to) {
+        counts.set(r.id, (counts.get(r.id) ?? 0) + 1);
+      }
+    }
+    return counts;
+  }
+
+  /** Seqs missing from 1..max of a node's boot, de-duplicated (QoS 1 may resend). */
+  missingSeqs(id: string, boot: number): number[] {
+    const seen = new Set(this.of(id).filter((r) => r.boot === boot).map((r) => r.seq));
+    const max = Math.max(0, ...seen);
+    const missing: number[] = [];
+    for (let s = 1; s <= max; s++) {
+      if (!seen.has(s)) {
+        missing.push(s);
+      }
+    }
+    return missing;
+  }
+
+  async close(): Promise<void> {
+    // End the persistent session too, so the broker forgets it.
+    await this.client.endAsync(true);
+  }
+}
+
+/** Wait until `condition` holds, polling; fails the test with `what` after `timeoutMs`. */
+export async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { buildChange } from "../../simulator/config-command";
+import { topicMatches, operatorTopics } from "../../simulator/config-change";
+
+describe("espfleet config: the config_change it sends (simulator/config-command.ts)", () => {
+  it("puts human options on the wire in the contract's units", () => {
+    const body = buildChange({ prefix: "", interval: 2000, sensitivity: 0.5, heartbeat: 300_000, target: ["node-0003"], timeout: 10_000, req: "r1" });
+    expect(body).toEqual({ req: "r1", interval_ms: 2000, sensitivity: 0.5, heartbeat_ms: 300_000, target: "node-0003" });
+    const many = buildChange({ prefix: "", buffer: 20, qos: 0, flushGap: 10, sensors: ["adc"], target: ["node-0001", "node-0002", "node-0001"], timeout: 1 });
+    expect(many).toMatchObject({ buffer_capacity: 20, qos: 0, flush_gap_ms: 10, sensors: ["adc"], target: ["node-0001", "node-0002"] });
+    expect(many.req).toMatch(/^cfg-/);
+    expect(many.req.length).toBeLessThanOrEqual(32);
+  });
+
+  it("needs exactly one of --target and --all, and --expect only with --all", () => {
+    expect(() => buildChange({ prefix: "", interval: 1000, timeout: 1 })).toThrow(/--target .* or --all/);
+    expect(() => buildChange({ prefix: "", interval: 1000, all: true, target: ["x"], timeout: 1 })).toThrow(/not both/);
+    expect(() => buildChange({ prefix: "", interval: 1000, target: ["x"], expect: 3, timeout: 1 })).toThrow(/--expect is for --all/);
+    expect(buildChange({ prefix: "", interval: 1000, all: true, timeout: 1 }).target).toBeUndefined();
+    expect(() => buildChange({ prefix: "", all: true, req: "x".repeat(33), timeout: 1 })).toThrow(/at most 32/);
+  });
+
+  it("uses the fleet's topics, with the prefix", () => {
+    expect(operatorTopics("site1")).toEqual({
+      config: "site1/config_change",
+      acks: "site1/config_ack/+",
+      data: "site1/sensor_data",
+      status: "site1/status/+",
+      events: "site1/event/+",
+    });
+    expect(topicMatches("site1/config_ack/+", "site1/config_ack/node-0001")).toBe(true);
+    expect(topicMatches("site1/config_ack/+", "config_ack/node-0001")).toBe(false);
+  });
+});

@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { NO_FAULTS, parseFaultRates, SensorModel, type FaultRates } from "../../simulator/sensor-model";
+
+const every = (ms: number) => ({ intervalMs: () => ms });
+
+function series(model: SensorModel, sensor: string, reads: number): (number | string)[] {
+  return Array.from({ length: reads }, () => model.read(sensor));
+}
+
+function model(seed = 7, node = 1, faults: FaultRates = NO_FAULTS, intervalMs = 1000): SensorModel {
+  return new SensorModel(seed, node, 0, faults, every(intervalMs));
+}
+
+describe("sensor models (simulator/sensor-model.ts)", () => {
+  it("is reproducible: the same seed and node give the same readings", () => {
+    expect(series(model(), "temperature", 50)).toEqual(series(model(), "temperature", 50));
+    expect(series(model(), "temperature", 50)).not.toEqual(series(model(8), "temperature", 50));
+    expect(series(model(7, 1), "temperature", 50)).not.toEqual(series(model(7, 2), "temperature", 50));
+  });
+
+  it("keeps each sensor in its physical range over simulated days", () => {
+    const m = model(3, 5, NO_FAULTS, 60_000);
+    const ranges: Record<string, [number, number]> = { temperature: [-40, 80], humidity: [0, 100], adc: [0, 1024], vdd: [2.4, 3.6] };
+    for (let i = 0; i < 3 * 24 * 60; i++) {
+      for (const [name, [lo, hi]] of Object.entries(ranges)) {
+        const v = m.read(name) as number;
+        expect(v).toBeGreaterThanOrEqual(lo);
+        expect(v).toBeLessThanOrEqual(hi);
+        if (name === "adc") {
+          expect(Number.isInteger(v)).toBe(true);
+        }
+      }
+    }
+  });
+
+  it("follows a daily cycle and a random walk, with the supply draining", () => {
+    const m = model(11, 1, NO_FAULTS, 60_000);
+    const temps = series(m, "temperature", 24 * 60) as number[];
+    const swing = Math.max(...temps) - Math.min(...temps);
+    // The cycle's amplitude is 1.5-4 °C: a day's swing is several degrees, not noise.
+    expect(swing).toBeGreaterThan(2);
+    expect(swing).toBeLessThan(15);
+    const steps = temps.slice(1).map((t, i) => Math.abs(t - temps[i]));
+    expect(Math.max(...steps)).toBeLessThan(1);
+    const vdd = series(m, "vdd", 24 * 60) as number[];
+    expect(vdd.slice(-60).reduce((a, b) => a + b) / 60).toBeLessThan(vdd.slice(0, 60).reduce((a, b) => a + b) / 60);
+  });
+
+  it("injects failed reads, stuck values and spikes", () => {
+    const m = model();
+    const normal = m.read("temperature") as number;
+    m.inject("temperature", "fail", 2);
+    expect(m.read("temperature")).toMatch(/failure/);
+    expect(m.read("temperature")).toMatch(/failure/);
+    expect(typeof m.read("temperature")).toBe("number");
+    const last = m.read("temperature");
+    m.inject("temperature", "stuck", 3);
+    expect(series(m, "temperature", 3)).toEqual([last, last, last]);
+    m.inject("temperature", "spike", 1);
+    expect(Math.abs((m.read("temperature") as number) - normal)).toBeGreaterThan(15);
+    expect(m.read("smell")).toMatch(/no simulated sensor/);
+  });
+
+  it("draws random faults at the configured rate", () => {
+    const m = model(5, 1, { fail: 0.2, stuck: 0, spike: 0 });
+    const reads = series(m, "humidity", 2000);
+    const failed = reads.filter((r) => typeof r === "string").length;
+    expect(failed).toBeGreaterThan(300);
+    expect(failed).toBeLessThan(500);
+  });
+
+  it("depends on the reads, not on when they happen: the model clock follows the interval", () => {
+    let interval = 1000;
+    const a = new SensorModel(1, 1, 0, NO_FAULTS, { intervalMs: () => interval });
+    const b = new SensorModel(1, 1, 0, NO_FAULTS, { intervalMs: () => interval });
+    const first = series(a, "temperature", 10);
+    interval = 5000;
+    const later = series(a, "temperature", 10);
+    interval = 1000;
+    expect(series(b, "temperature", 10)).toEqual(first);
+    interval = 5000;
+    expect(series(b, "temperature", 10)).toEqual(later);
+  });
+
+  it("parses --faults", () => {
+    expect(parseFaultRates("fail=0.01,stuck=0.001,spike=0.002")).toEqual({ fail: 0.01, stuck: 0.001, spike: 0.002 });
+    expect(parseFaultRates("none")).toEqual(NO_FAULTS);
+    expect(parseFaultRates("fail=2")).toMatch(/probability per read/);
+    expect(parseFaultRates("smoke=0.1")).toMatch(/not a fault rate/);
+  });
+});
