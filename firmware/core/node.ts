@@ -52,7 +52,12 @@ export class SensorNode {
   private last: Record<string, number> | undefined;
   private failing: Record<string, boolean> = {};
   /** Readings not yet delivered, and the one on the wire awaiting its PUBACK. */
-  private outbox: Outbox;
+  /**
+   * The offline buffer. Public so a host can show `size()` and `dropped`
+   * (the simulator's summary); only the node changes it. A field, not an
+   * accessor: a 17th method would double the method table's heap on Lua.
+   */
+  outbox: Outbox;
   private readonly sampleTimer: Timer;
   private readonly retryTimer: Timer;
   private readonly flushTimer: Timer;

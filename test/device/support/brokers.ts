@@ -2,13 +2,10 @@
  * Brokers for the virtual-device tests, on loopback only: aedes in this
  * process, or a real mosquitto started (and removed) by the test.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { createServer, type Server } from "node:net";
 import { Aedes } from "aedes";
 import mqtt, { type MqttClient } from "mqtt";
+import { Mosquitto } from "../../e2e/support/mosquitto";
 
 export interface TestBroker {
   name: string;
@@ -35,60 +32,10 @@ export async function startAedes(): Promise<TestBroker> {
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
-export async function startMosquitto(binary = process.env.MOSQUITTO ?? "/usr/sbin/mosquitto"): Promise<TestBroker> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "espfleet-device-mosquitto-"));
-  const conf = join(dir, "mosquitto.conf");
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "log_dest none", ""].join("\n"));
-  const child = spawn(binary, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill();
-      throw new Error(`mosquitto (${binary}) did not start on port ${port}: ${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return {
-    name: "mosquitto",
-    port,
-    url: `mqtt://127.0.0.1:${port}`,
-    async close() {
-      if (child.exitCode === null) {
-        await new Promise<void>((resolve) => {
-          child.once("exit", () => resolve());
-          child.kill("SIGTERM");
-        });
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** A real mosquitto on a free loopback port (the shared launcher of test/e2e). */
+export async function startMosquitto(): Promise<TestBroker> {
+  const broker = await Mosquitto.start();
+  return { name: "mosquitto", port: broker.port, url: broker.url, close: () => broker.close() };
 }
 
 export interface Received {
