@@ -15,6 +15,9 @@ import { FIRMWARE_VERSION } from "../firmware/core/node";
 import { registerDeviceCommand } from "../device/cli";
 
 const EMBEDDED_DEFAULT = "the embedded broker at mqtt://127.0.0.1:1883";
+const ALL_SENSORS = ["temperature", "humidity", "adc", "vdd"];
+/** --sensors of run: the first use replaces the default list (commander passes the default as "previous"). */
+const sensorsArg = (text: string, previous: string[] | undefined): string[] => listArg(text, previous === ALL_SENSORS ? undefined : previous);
 
 export function buildProgram(): Command {
   const program = new Command("espfleet")
@@ -27,14 +30,23 @@ export function buildProgram(): Command {
     .description("run a fleet of simulated nodes until Ctrl-C (embedded broker unless --broker)")
     .addOption(new Option("-n, --nodes <count>", "nodes in the whole fleet").argParser(countArg(1, 1_000_000)).default(10))
     .addOption(new Option("--shard <K/N>", "run only slice K of N of the fleet (several processes or hosts share one fleet)").default("1/1"))
-    .addOption(new Option("--workers <n|auto>", 'worker processes to spread the nodes over; "auto" = one per core').default("1"));
+    .addOption(new Option("--workers <n|auto>", 'worker processes to spread the nodes over; "auto" = one per core').default("1"))
+    .addOption(
+      new Option("--engine <ts|lua>", "what each node runs: ts = the firmware's TypeScript core; lua = a virtual ESP8266 running the built firmware/dist")
+        .choices(["ts", "lua"])
+        .default("ts"),
+    )
+    .addOption(
+      new Option("--heap-kb <KB>", "with --engine lua: Lua heap budget per device, in KB; a stock NodeMCU has ~40 KB, too little for today's firmware (default: 96)")
+        .argParser(countArg(16, 4096)),
+    );
   addBrokerOptions(run, "broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: start an embedded broker on 127.0.0.1)");
   run
     .addOption(new Option("--port <port>", "TCP port of the embedded broker (0 = any free port)").argParser(countArg(0, 65535)).default(1883))
     .addOption(new Option("--interval <duration>", "sampling interval of new nodes (interval_ms), e.g. 500ms, 2s, 1m").argParser(durationArg).default(1000, "1s"))
     .addOption(new Option("--sensitivity <number>", "publish only when a value moves this much; 0 = every sample (sensitivity)").argParser(numberArg).default(0))
     .addOption(new Option("--heartbeat <duration>", "publish at least this often even when nothing moved (heartbeat_ms)").argParser(durationArg).default(300_000, "5m"))
-    .addOption(new Option("--sensors <list>", "sensors to read, comma-separated: temperature, humidity, adc, vdd").argParser(listArg).default(["temperature", "humidity", "adc", "vdd"], "all four"))
+    .addOption(new Option("--sensors <list>", "sensors to read, comma-separated: temperature, humidity, adc, vdd").argParser(sensorsArg).default(ALL_SENSORS, "all four"))
     .addOption(new Option("--buffer <readings>", "offline buffer per node, in readings (buffer_capacity, 0-100)").argParser(countArg(0, 100)).default(50))
     .addOption(new Option("--qos <0|1>", "MQTT QoS of readings (qos)").argParser(countArg(0, 1)).default(1))
     .addOption(new Option("--flush-gap <duration>", "pause between buffered readings sent after a reconnect (flush_gap_ms)").argParser(durationArg).default(50, "50ms"))

@@ -14,6 +14,7 @@ import { Fleet, type FleetOptions } from "./fleet";
 import type { FleetSnapshot } from "./fleet-counters";
 import { FleetLog } from "./fleet-log";
 import { LiveView } from "./live-view";
+import { LUA_ENGINE_HEAP_KB, LuaFleet } from "./lua-engine";
 import { checkFleetSettings } from "./node-config-seed";
 import { nodeId, parseShard, type Shard, shardRange } from "./node-ids";
 import { randomSeed } from "./prng";
@@ -49,6 +50,10 @@ export interface RunFlags {
   duration?: number;
   logLevel: LogLevel;
   verbose?: boolean;
+  /** "ts" (the TypeScript core) or "lua" (virtual devices running firmware/dist). */
+  engine: string;
+  /** Lua heap budget per virtual device, in KB (--engine lua only). */
+  heapKb?: number;
 }
 
 /** Which CLI option sets which node setting (for error messages). */
@@ -83,6 +88,7 @@ export async function runCommand(flags: RunFlags): Promise<void> {
   if (range.count === 0) {
     throw new CliError(`shard ${flags.shard} of ${flags.nodes} nodes is empty; use fewer shards than nodes`, 2);
   }
+  checkEngineFlags(flags);
   const workers = parseWorkers(flags.workers, range.count);
   const rate = parseRate(flags.connectRate, "--connect-rate");
   if (!rate.ok) {
@@ -172,7 +178,17 @@ async function runFleet(
     connectRate: node.connectRate,
   };
   let runner: Runner;
-  if (workers > 1) {
+  if (flags.engine === "lua") {
+    const heapKb = flags.heapKb ?? LUA_ENGINE_HEAP_KB;
+    if (heapKb === LUA_ENGINE_HEAP_KB) {
+      out.write(`lua engine: ${heapKb} KB Lua heap per device (--heap-kb); a stock ~40 KB NodeMCU heap does not fit today's firmware (README, Benchmarks)\n`);
+    }
+    if (flags.sensors.includes("adc") && flags.sensors.includes("vdd")) {
+      out.write("note: an ESP8266 reads either adc or vdd (adc.force_init_mode), so every vdd read fails with an event; e.g. --sensors temperature,humidity,adc\n");
+    }
+    const log = new FleetLog({ level: flags.logLevel, verbose: flags.verbose === true, print: (line) => view.print(line) });
+    runner = new LuaFleet({ ...fleetOptions, heapKb, log: (id, level, text) => log.write(id, level, text) });
+  } else if (workers > 1) {
     runner = new WorkerFleet(fleetOptions, workers, { level: flags.logLevel, verbose: flags.verbose === true, print: (line) => view.print(line) });
   } else {
     const log = new FleetLog({ level: flags.logLevel, verbose: flags.verbose === true, print: (line) => view.print(line) });
@@ -182,7 +198,11 @@ async function runFleet(
   let stopRequested: () => void = () => undefined;
   const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
   const onInterrupt = (): void => {
-    view.print("stopping: every node says offline and disconnects (Ctrl-C again to quit at once)");
+    view.print(
+      flags.engine === "lua"
+        ? "stopping: every device powers off and the broker publishes its last will, offline (Ctrl-C again to quit at once)"
+        : "stopping: every node says offline and disconnects (Ctrl-C again to quit at once)",
+    );
     stopRequested();
   };
   process.on("SIGINT", onInterrupt);
@@ -231,6 +251,32 @@ async function runFleet(
       `${formatCount(final.buffered)} unsent at shutdown; config ${formatCount(final.configApplied)} applied/${formatCount(final.configRejected)} rejected\n`,
   );
   out.write(`node files: ${resolve(flags.stateDir)}\n`);
+}
+
+/** Refuse options the chosen engine cannot honour, before anything starts. */
+function checkEngineFlags(flags: RunFlags): void {
+  if (flags.engine !== "ts" && flags.engine !== "lua") {
+    throw new CliError(`--engine ${flags.engine}: choose ts (the TypeScript core) or lua (virtual devices running firmware/dist)`, 2);
+  }
+  if (flags.engine === "ts") {
+    if (flags.heapKb !== undefined) {
+      throw new CliError("--heap-kb is the Lua heap budget of a virtual device; it needs --engine lua", 2);
+    }
+    return;
+  }
+  const refused: string[] = [];
+  if (flags.workers !== "1") {
+    refused.push("--workers (the lua engine runs in this process only; use --shard to split a fleet over processes)");
+  }
+  if (flags.faults !== "none") {
+    refused.push("--faults (the virtual devices' sensors have no fault injection)");
+  }
+  if (flags.ca !== undefined) {
+    refused.push("--ca (a virtual device, like NodeMCU without tls.cert.verify, does not check the broker's certificate)");
+  }
+  if (refused.length > 0) {
+    throw new CliError(`--engine lua does not support ${refused.join("; ")}`, 2);
+  }
 }
 
 function parseWorkers(text: string, nodes: number): number {

@@ -1,0 +1,174 @@
+/**
+ * `espfleet run --engine lua`: the fleet as virtual ESP8266s (device/) that
+ * run the built firmware (firmware/dist) byte for byte, instead of the
+ * TypeScript core. Same node ids, same config.json per node (built by
+ * seedConfig from the options and what the node stored before), same
+ * broker. Each node's flash is <state-dir>/<node-id>.
+ *
+ * Differences from the TypeScript engine: a device cannot say goodbye on
+ * Ctrl-C (the firmware has no shutdown), so stop() powers it off and the
+ * broker publishes its last will, the same retained "offline" payload.
+ * PUBACKs, offline buffers and sensor faults are not visible from outside
+ * the Lua state, so those counters stay 0.
+ */
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { LogLevel } from "../firmware/core/platform";
+import { flashFirmware } from "../device/flash";
+import { VirtualDeviceFleet } from "../device/fleet";
+import type { VirtualDeviceOptions } from "../device/options";
+import { CliError } from "./cli-error";
+import { operatorTopics } from "./config-change";
+import type { FleetOptions } from "./fleet";
+import type { FleetSnapshot } from "./fleet-counters";
+import { seedConfig, type FleetNodeSettings } from "./node-config-seed";
+import { nodeId } from "./node-ids";
+
+/** Lua heap budget per device for the lua engine, in KB (a stock ~40 KB heap does not fit today's firmware). */
+export const LUA_ENGINE_HEAP_KB = 96;
+
+/** The built firmware: firmware/dist next to this folder. */
+export const FIRMWARE_DIST = join(dirname(fileURLToPath(import.meta.url)), "..", "firmware", "dist");
+
+/** What a device needs of the build (each file also sits in the device's RAM-side mirror). */
+const UPLOADED = ["init.lua", "app.lc", "cfg.lc"] as const;
+
+export interface LuaFleetOptions extends Omit<FleetOptions, "faults" | "dayStartMs"> {
+  /** Lua heap budget per device, in KB. */
+  heapKb: number;
+  /** The build to flash; default firmware/dist. */
+  firmwareDir?: string;
+  /** More options for every device (tests shorten the wifi join, for example). */
+  device?: Omit<VirtualDeviceOptions, "fsDir" | "id" | "heapKb" | "seed">;
+}
+
+export class LuaFleet {
+  /** Nodes that kept a stored run-time setting the options asked to change. */
+  keptStored = 0;
+  fleet: VirtualDeviceFleet | undefined = undefined;
+  private readonly counts = { published: 0, configApplied: 0, configRejected: 0 };
+  private readonly dataTopic: string;
+  private readonly ackPrefix: string;
+  private stopped = false;
+
+  constructor(readonly options: LuaFleetOptions) {
+    const topics = operatorTopics(options.fixed?.topic_prefix ?? "");
+    this.dataTopic = topics.data;
+    this.ackPrefix = topics.acks.slice(0, -1);
+    const dist = options.firmwareDir ?? FIRMWARE_DIST;
+    if (!existsSync(join(dist, "init.lua"))) {
+      throw new CliError(`--engine lua runs the built firmware, and ${dist} has no init.lua: run npm run build:firmware first`);
+    }
+  }
+
+  /** Flash every node's folder, then power the devices on, paced by connectRate. */
+  async start(): Promise<void> {
+    const o = this.options;
+    const settings: FleetNodeSettings = { broker: o.broker, initial: o.initial ?? {}, fixed: o.fixed ?? {} };
+    const idFor = (i: number): string => nodeId(o.first + i);
+    for (let i = 0; i < o.count; i++) {
+      const id = idFor(i);
+      const dir = join(o.stateDir, id);
+      if (o.fresh === true) {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const seeded = seedConfig(id, readStoredConfig(join(dir, "config.json")), settings);
+      if (seeded.kept.length > 0) {
+        this.keptStored++;
+      }
+      const config: Record<string, unknown> = { ...seeded.config };
+      // The virtual access point takes any network name; the firmware needs one to join.
+      if (config.wifi_ssid === "") {
+        config.wifi_ssid = "espfleet";
+      }
+      flashFirmware(dir, o.firmwareDir ?? FIRMWARE_DIST, config, UPLOADED);
+    }
+    const fleet = new VirtualDeviceFleet({
+      count: o.count,
+      rootDir: o.stateDir,
+      idFor,
+      device: { wifiJoinDelayMs: 100, ...o.device, heapKb: o.heapKb },
+    });
+    this.fleet = fleet;
+    for (const device of fleet.devices) {
+      const id = device.id;
+      device.on("publish", (topic: string, payload: Buffer) => this.onPublish(topic, payload.toString("utf8")));
+      device.on("panic", (used: number, budget: number) =>
+        this.log(id, "error", `heap panic: ${Math.round(used / 1024)} KB over the ${Math.round(budget / 1024)} KB budget (--heap-kb); rebooting`),
+      );
+      device.on("fault", (message: string) => this.log(id, "error", `emulator fault: ${message}`));
+      device.on("restart", (reason: string) => {
+        if (reason === "watchdog") {
+          this.log(id, "warn", "watchdog reset");
+        }
+      });
+    }
+    // Paced like the TypeScript engine (and each boot compiles app.lc): connectRate power-ons per second.
+    const gapMs = 1000 / o.connectRate;
+    for (const device of fleet.devices) {
+      if (this.stopped) {
+        break;
+      }
+      device.start();
+      await new Promise((r) => setTimeout(r, gapMs));
+    }
+  }
+
+  snapshot(): FleetSnapshot {
+    const c = this.fleet?.counters();
+    return {
+      started: c?.running ?? 0,
+      total: this.options.count,
+      connected: c?.mqttConnected ?? 0,
+      connectAttempts: 0,
+      connects: 0,
+      connectFailures: 0,
+      disconnects: 0,
+      published: this.counts.published,
+      acked: 0,
+      configApplied: this.counts.configApplied,
+      configRejected: this.counts.configRejected,
+      buffered: 0,
+      dropped: 0,
+      storageErrors: 0,
+    };
+  }
+
+  /** Power every device off: sockets close without DISCONNECT, so the broker publishes each last will ("offline"). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.fleet?.stop();
+    // Let the closed sockets reach the broker before the caller (maybe) closes it.
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  private onPublish(topic: string, payload: string): void {
+    if (topic === this.dataTopic) {
+      this.counts.published++;
+    } else if (topic.startsWith(this.ackPrefix)) {
+      try {
+        const result = (JSON.parse(payload) as { result?: unknown }).result;
+        if (result === "applied") {
+          this.counts.configApplied++;
+        } else {
+          this.counts.configRejected++;
+        }
+      } catch {
+        this.counts.configRejected++;
+      }
+    }
+  }
+
+  private log(id: string, level: LogLevel, text: string): void {
+    this.options.log?.(id, level, text);
+  }
+}
+
+function readStoredConfig(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
