@@ -15,9 +15,14 @@ import { FIRMWARE_VERSION } from "../firmware/core/node";
 import { registerDeviceCommand } from "../device/cli";
 
 const EMBEDDED_DEFAULT = "the embedded broker at mqtt://127.0.0.1:1883";
-const ALL_SENSORS = ["temperature", "humidity", "adc", "vdd"];
+/**
+ * Default sensors: a DHT and the supply voltage. Not adc too: an ESP8266's one
+ * ADC reads either A0 or VDD33 (adc.force_init_mode), so a real node (and
+ * the virtual device under --engine lua) cannot report both.
+ */
+const DEFAULT_SENSORS = ["temperature", "humidity", "vdd"];
 /** --sensors of run: the first use replaces the default list (commander passes the default as "previous"). */
-const sensorsArg = (text: string, previous: string[] | undefined): string[] => listArg(text, previous === ALL_SENSORS ? undefined : previous);
+const sensorsArg = (text: string, previous: string[] | undefined): string[] => listArg(text, previous === DEFAULT_SENSORS ? undefined : previous);
 
 export function buildProgram(): Command {
   const program = new Command("espfleet")
@@ -46,7 +51,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--interval <duration>", "sampling interval of new nodes (interval_ms), e.g. 500ms, 2s, 1m").argParser(durationArg).default(1000, "1s"))
     .addOption(new Option("--sensitivity <number>", "publish only when a value moves this much; 0 = every sample (sensitivity)").argParser(numberArg).default(0))
     .addOption(new Option("--heartbeat <duration>", "publish at least this often even when nothing moved (heartbeat_ms)").argParser(durationArg).default(300_000, "5m"))
-    .addOption(new Option("--sensors <list>", "sensors to read, comma-separated: temperature, humidity, adc, vdd").argParser(sensorsArg).default(ALL_SENSORS, "all four"))
+    .addOption(new Option("--sensors <list>", "sensors to read, comma-separated: temperature, humidity, adc, vdd (adc and vdd share the one ADC on hardware)").argParser(sensorsArg).default(DEFAULT_SENSORS, "temperature,humidity,vdd"))
     .addOption(new Option("--buffer <readings>", "offline buffer per node, in readings (buffer_capacity, 0-100)").argParser(countArg(0, 100)).default(50))
     .addOption(new Option("--qos <0|1>", "MQTT QoS of readings (qos)").argParser(countArg(0, 1)).default(1))
     .addOption(new Option("--flush-gap <duration>", "pause between buffered readings sent after a reconnect (flush_gap_ms)").argParser(durationArg).default(50, "50ms"))
@@ -71,7 +76,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--interval <duration>", "sampling interval (interval_ms, 100ms-24h), e.g. 500ms, 2s, 1m").argParser(durationArg))
     .addOption(new Option("--sensitivity <number>", "minimum change that publishes (sensitivity, 0-1000; 0 = every sample)").argParser(numberArg))
     .addOption(new Option("--heartbeat <duration>", "publish at least this often (heartbeat_ms, 1s-24h)").argParser(durationArg))
-    .addOption(new Option("--sensors <list>", "sensors to read, comma-separated: temperature, humidity, adc, vdd").argParser(listArg))
+    .addOption(new Option("--sensors <list>", "sensors to read, comma-separated: temperature, humidity, adc, vdd (adc and vdd share the one ADC on hardware)").argParser(listArg))
     .addOption(new Option("--buffer <readings>", "offline buffer capacity (buffer_capacity, 0-100 readings)").argParser(countArg(0, 100_000)))
     .addOption(new Option("--qos <0|1>", "QoS of readings (qos)").argParser(countArg(0, 2)))
     .addOption(new Option("--flush-gap <duration>", "pause between buffered readings after a reconnect (flush_gap_ms, 0-10s)").argParser(durationArg))

@@ -37,10 +37,16 @@ export class Outbox {
     this.count++;
   }
 
-  /** Put back an entry that was taken but not delivered; it is the oldest, so it goes when full. */
+  /** Put back an entry that was taken but not acknowledged, in front (it is the oldest). */
   pushFront(entry: string): void {
     if (this.count === this.capacity) {
       this.dropped++;
+      if (this.count > 0) {
+        // Full: the oldest buffered entry, never sent, makes room. Not `entry`:
+        // it may have reached the broker (only its PUBACK was lost), and
+        // counting a delivered reading as dropped would make the count inexact.
+        this.items[this.head] = entry;
+      }
       return;
     }
     this.head = (this.head + this.capacity - 1) % this.capacity;

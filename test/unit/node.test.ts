@@ -228,6 +228,23 @@ describe("store-and-forward", () => {
     expect(readings(p.trace).at(-1)?.dropped).toBe(5);
   });
 
+  it("keeps the drop count exact when the session dies with a full buffer and a reading on the wire", () => {
+    const { p, online, moving } = setup({ buffer_capacity: 3, reconnect_min_ms: 1000, reconnect_max_ms: 1000 });
+    moving();
+    online();
+    p.advance(1000); // seq 1 sent and acked
+    p.brokerAcks = false;
+    p.advance(4000); // seq 2 on the wire (it reached the broker, the PUBACK never comes); 3, 4, 5 fill the buffer
+    p.brokerAcks = true;
+    p.dropConnection();
+    p.advance(3000);
+    const seqs = new Set(readings(p.trace).map((r) => r.seq));
+    const highest = Math.max(...seqs);
+    const missing = Array.from({ length: highest }, (_, i) => i + 1).filter((s) => !seqs.has(s));
+    expect(missing).toEqual([3]);
+    expect(readings(p.trace).at(-1)?.dropped).toBe(missing.length);
+  });
+
   it("resends a reading whose acknowledgement never came", () => {
     const { p, online, moving } = setup();
     moving();

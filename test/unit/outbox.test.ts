@@ -26,16 +26,17 @@ describe("Outbox", () => {
     expect(o.dropped).toBe(2);
   });
 
-  it("puts a taken entry back in front, or drops it when full", () => {
+  it("puts a taken entry back in front; when full it evicts the oldest never-sent entry instead", () => {
     const o = new Outbox(2);
     o.push("a");
     o.push("b");
     const a = o.take() as string;
     o.pushFront(a);
     expect(o.size()).toBe(2);
+    // "z" was on the wire (maybe delivered): keep it, drop "a", which never left.
     o.pushFront("z");
     expect(o.dropped).toBe(1);
-    expect(drain(o)).toEqual(["a", "b"]);
+    expect(drain(o)).toEqual(["z", "b"]);
   });
 
   it("keeps the newest entries when shrunk, counting the rest as dropped", () => {
