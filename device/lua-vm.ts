@@ -103,24 +103,6 @@ function asText(data: Buffer): string | undefined {
   return Buffer.from(text, "utf8").equals(data) ? text : undefined;
 }
 
-/**
- * A Lua string literal holding `data` byte for byte (\ddd escapes), for
- * binary files (.lc): Lua's lexer reads it far faster than the bindings'
- * hex path, which decodes one byte per Lua callback.
- */
-function luaBytesLiteral(data: Buffer): string {
-  let out = '"';
-  for (const byte of data) {
-    if (byte === 0x22 || byte === 0x5c) {
-      out += "\\" + String.fromCharCode(byte);
-    } else if (byte >= 0x20 && byte < 0x7f) {
-      out += String.fromCharCode(byte);
-    } else {
-      out += "\\" + String(byte).padStart(3, "0");
-    }
-  }
-  return out + '"';
-}
 
 export class DeviceVm {
   private lua: WasmLua | undefined;
@@ -139,7 +121,8 @@ export class DeviceVm {
         if (text !== undefined) {
           lua.setVar("fs:" + name, text);
         } else {
-          lua.run(`__wasm.vars[${luaString("fs:" + name)}] = ${luaBytesLiteral(data)}`, "=fs");
+          // A \ddd-escaped literal, not the hex path: Lua's lexer reads it far faster.
+          lua.run(`__wasm.vars[${luaString("fs:" + name)}] = ${luaString(data)}`, "=fs");
         }
       }
       // Chunk names "=nodemcu…" let tracebacks leave the emulator's frames out.

@@ -12,23 +12,13 @@ tables built on first use (they are the emulator's heap, not the firmware's).
 
 local C, read_file, charge = ...
 
-local format, find, sub, byte, char, gsub, rep = string.format, string.find, string.sub, string.byte, string.char,
-  string.gsub, string.rep
+local find, sub, byte, char, gsub, rep = string.find, string.sub, string.byte, string.char, string.gsub, string.rep
 local concat = table.concat
 local floor = math.floor
-local select, tonumber, error = select, tonumber, error
+local select, error = select, error
 local checkstring = C.checkstring
 
-local function tohex(s)
-  return (gsub(s, ".", function(c)
-    return format("%02x", byte(c))
-  end))
-end
-local function fromhex(h)
-  return (gsub(h, "%x%x", function(c)
-    return char(tonumber(c, 16))
-  end))
-end
+local tohex, fromhex = C.tohex, C.fromhex
 
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local encoder = {}

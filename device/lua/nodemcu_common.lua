@@ -341,6 +341,19 @@ local function copy_table(t)
   return c
 end
 
+-- Hex of a byte string and back: the mailbox's binary-safe field encoding
+-- and the encoder module's toHex/fromHex share these.
+function C.tohex(s)
+  return (string.gsub(s, ".", function(c)
+    return string.format("%02x", string.byte(c))
+  end))
+end
+function C.fromhex(h)
+  return (string.gsub(h, "%x%x", function(c)
+    return string.char(tonumber(c, 16))
+  end))
+end
+
 C.argerror = argerror
 C.checkinteger = checkinteger
 C.checkstring = checkstring

@@ -26,8 +26,7 @@ inside one (a count hook): over the budget after a full collection, Lua gets
 local C, B, X, settings = ...
 
 local W = __wasm
-local format, find, sub, byte, char, gsub = string.format, string.find, string.sub, string.byte, string.char,
-  string.gsub
+local format, find, sub, char, gsub = string.format, string.find, string.sub, string.char, string.gsub
 local concat, tsort, tremove = table.concat, table.sort, table.remove
 local floor = math.floor
 local collectgarbage, select, type, tostring, tonumber, pairs, ipairs, error, pcall, xpcall, setmetatable =
@@ -54,16 +53,7 @@ local console_parts, nconsole = {}, 0
 local out_bytes = 0 -- bytes held by the outbox: not the firmware's heap
 local SEP_FIELD, SEP_RECORD = "\1", "\2"
 
-local function tohex(s)
-  return (gsub(s, ".", function(c)
-    return format("%02x", byte(c))
-  end))
-end
-local function fromhex(h)
-  return (gsub(h, "%x%x", function(c)
-    return char(tonumber(c, 16))
-  end))
-end
+local tohex, fromhex = C.tohex, C.fromhex
 
 -- Fields cross as ASCII: text as is ("t"), anything with NUL, the separators
 -- or bytes >= 0x80 as hex ("h") -- the bindings pass C strings through UTF-8.

@@ -318,10 +318,10 @@ function trimTraceback(message: string | undefined): string {
   return (message ?? "unknown Lua error").replace(/\n\t\[C\]: in function 'xpcall'[\s\S]*$/, "");
 }
 
-/** A Lua string literal for `s` (ASCII-safe: other bytes become escapes). */
-export function luaString(s: string): string {
+/** A Lua string literal for text (as UTF-8) or bytes; ASCII-safe: other bytes become escapes. */
+export function luaString(s: string | Uint8Array): string {
   let out = '"';
-  for (const byte of Buffer.from(s, "utf8")) {
+  for (const byte of typeof s === "string" ? Buffer.from(s, "utf8") : s) {
     if (byte === 0x22 || byte === 0x5c) {
       out += "\\" + String.fromCharCode(byte);
     } else if (byte >= 0x20 && byte < 0x7f) {
