@@ -1,17 +1,8 @@
 -- luacheck: std max+busted
 -- config_change over MQTT: acknowledgements, persistence, and everything that must be refused.
 local H = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
-local T = H.TOPIC
 
 local BASE = { interval_ms = 10000, topic_data = "sensor_data" }
-
-local function reading_times(sim)
-  local list = {}
-  for _, m in ipairs(H.messages(sim, T.data)) do
-    list[#list + 1] = m.at
-  end
-  return list
-end
 
 describe("config_change", function()
   local sim
@@ -40,7 +31,7 @@ describe("config_change", function()
     assert.is_nil(sim.files["config.json.new"], "temporary file left behind")
 
     sim.advance(6000)
-    assert.are.same({ 5000, 7000, 9000 }, reading_times(sim), "new interval not effective at once")
+    assert.are.same({ 5000, 7000, 9000 }, H.reading_times(sim), "new interval not effective at once")
   end)
 
   it("keeps the applied config across a reboot and counts the boot", function()
@@ -49,7 +40,7 @@ describe("config_change", function()
     H.go_online(sim)
     sim.advance(4000)
     local r = H.readings(sim)
-    assert.are.same({ 2000, 4000 }, reading_times(sim))
+    assert.are.same({ 2000, 4000 }, H.reading_times(sim))
     assert.are.equal(2, r[1].boot)
     assert.are.equal(2, sim.json.decode(sim.broker.published[1].payload).boot)
   end)
@@ -92,7 +83,7 @@ describe("config_change", function()
     assert.are.equal(0, #H.acks(sim))
     assert.are.equal(before, sim.files["config.json"])
     sim.advance(7000)
-    assert.are.same({ 10000 }, reading_times(sim))
+    assert.are.same({ 10000 }, H.reading_times(sim))
   end)
 
   -- Each case: payload, expected error key, a plain substring of the reason.
@@ -136,7 +127,7 @@ describe("config_change", function()
       assert.is_true(found, "no error {key=" .. key .. ", reason~" .. reason .. "} in " .. sim.json.encode(ack.errors))
       assert.are.equal(before, sim.files["config.json"], "config.json changed")
       sim.advance(7000)
-      assert.are.same({ 10000 }, reading_times(sim), "sampling interval changed")
+      assert.are.same({ 10000 }, H.reading_times(sim), "sampling interval changed")
     end)
   end
 
@@ -167,7 +158,7 @@ describe("config_change", function()
     assert.are.equal(before, sim.files["config.json"])
     assert.is_nil(sim.files["config.json.new"])
     sim.advance(7000)
-    assert.are.same({ 10000 }, reading_times(sim))
+    assert.are.same({ 10000 }, H.reading_times(sim))
     -- and after a reboot the old config is still the one in use
     sim.fs_full = false
     sim = H.boot_app(H.reboot(sim))

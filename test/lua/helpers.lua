@@ -166,6 +166,15 @@ function H.messages(sim, topic)
   return list
 end
 
+--- Virtual times (ms) at which readings were published, in order.
+function H.reading_times(sim)
+  local list = {}
+  for _, m in ipairs(H.messages(sim, H.TOPIC.data)) do
+    list[#list + 1] = m.at
+  end
+  return list
+end
+
 --- Decoded payloads published on a topic, in order.
 function H.json(sim, topic)
   local list = {}

@@ -1,15 +1,6 @@
 -- luacheck: std max+busted
 -- NodeMCU platform quirks: tmr's 6,870,947 ms ceiling, zero-length timers, one MQTT client.
 local H = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
-local T = H.TOPIC
-
-local function times(sim)
-  local list = {}
-  for _, m in ipairs(H.messages(sim, T.data)) do
-    list[#list + 1] = m.at
-  end
-  return list
-end
 
 describe("NodeMCU platform", function()
   after_each(H.cleanup)
@@ -23,11 +14,11 @@ describe("NodeMCU platform", function()
       assert.is_true(t.interval <= 6870947)
     end
     sim.advance(6999999)
-    assert.are.same({}, times(sim))
+    assert.are.same({}, H.reading_times(sim))
     sim.advance(1)
-    assert.are.same({ 7000000 }, times(sim))
+    assert.are.same({ 7000000 }, H.reading_times(sim))
     sim.advance(7000000)
-    assert.are.same({ 7000000, 14000000 }, times(sim))
+    assert.are.same({ 7000000, 14000000 }, H.reading_times(sim))
   end)
 
   it("accepts a 24 h interval over MQTT and keeps sampling on it", function()
@@ -38,7 +29,7 @@ describe("NodeMCU platform", function()
     end)
     assert.are.equal("applied", H.acks(sim)[1].result)
     sim.advance(86400000 * 2)
-    local t = times(sim)
+    local t = H.reading_times(sim)
     assert.are.equal(3, #t)
     -- the slices may round; the day must not drift by more than a second
     assert.is_true(math.abs(t[2] - (1000 + 86400000)) < 1000, "first 24 h reading at " .. t[2])
