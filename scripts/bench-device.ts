@@ -114,7 +114,7 @@ async function main(): Promise<void> {
       process.stderr.write(`  step ${target}: ${add} file systems flashed in ${((performance.now() - flashStart) / 1000).toFixed(1)} s\n`);
       for (const d of fleet.devices) {
         d.on("publish", (topic) => {
-          if (topic === "sensor_data") {
+          if (topic.startsWith("sensor_data/")) {
             readings++;
           }
         });

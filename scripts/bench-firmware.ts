@@ -143,7 +143,7 @@ bench = { tick = 0, interval = 1000, data = 0, acks = 0, status = 0, events = 0,
   changes = 0, outages = 0, max_live = 0, max_live_tick = 0, live = 0, stopped = false, max_tick_garbage = 0, max_peak = 0, samples = 0 }
 
 local floor, find, collect = math.floor, string.find, collectgarbage
-local DATA, ACK, EVENT, STATUS = "sensor_data", "^config_ack/", "^event/", "^status/"
+local DATA, ACK, EVENT, STATUS = "^sensor_data/", "^config_ack/", "^event/", "^status/"
 
 function bench_connected()
   local p = sim.broker.published
@@ -162,7 +162,7 @@ local function drain()
   for i = #p, 1, -1 do
     local m = p[i]
     local topic = m.topic
-    if topic == DATA then bench.data = bench.data + 1
+    if find(topic, DATA) then bench.data = bench.data + 1
     elseif find(topic, ACK) then bench.acks = bench.acks + 1
     elseif find(topic, STATUS) then bench.status = bench.status + 1
     elseif find(topic, EVENT) then

@@ -37,7 +37,7 @@ export function addBrokerOptions(command: Command, brokerHelp: string): Command 
     .addOption(new Option("--username <name>", "MQTT user name (default: none)").env("ESPFLEET_USERNAME"))
     .addOption(new Option("--password <secret>", "MQTT password (default: none)").env("ESPFLEET_PASSWORD"))
     .addOption(new Option("--ca <file>", "CA certificate (PEM) to trust for mqtts:// (default: the system's CAs)"))
-    .addOption(new Option("--prefix <topic-prefix>", 'topic prefix of the fleet (topic_prefix): "site1" means site1/sensor_data').default("", "none"));
+    .addOption(new Option("--prefix <topic-prefix>", 'topic prefix of the fleet (topic_prefix): "site1" means site1/sensor_data/<id>').default("", "none"));
 }
 
 /** For config and watch: --broker defaults to the embedded broker's address. */

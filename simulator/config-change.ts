@@ -136,12 +136,24 @@ export async function sendConfigChange(
   };
 }
 
-/** MQTT topic filter match for the single-level wildcard `+` used here. */
+/**
+ * MQTT topic filter match for the single-level wildcard `+` used here.
+ * Walks both strings in place: it runs on every publish of every simulated node.
+ */
 export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split("/");
-  const t = topic.split("/");
-  if (f.length !== t.length) {
-    return false;
+  let t = 0;
+  for (let f = 0; f < filter.length; f++) {
+    const c = filter.charCodeAt(f);
+    // "+" as a whole level: skip one level of the topic.
+    if (c === 43 && (f === 0 || filter.charCodeAt(f - 1) === 47) && (f + 1 === filter.length || filter.charCodeAt(f + 1) === 47)) {
+      while (t < topic.length && topic.charCodeAt(t) !== 47) {
+        t++;
+      }
+    } else if (t < topic.length && topic.charCodeAt(t) === c) {
+      t++;
+    } else {
+      return false;
+    }
   }
-  return f.every((part, i) => part === "+" || part === t[i]);
+  return t === topic.length;
 }

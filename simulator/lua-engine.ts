@@ -19,7 +19,7 @@ import { flashFirmware } from "../device/flash";
 import { VirtualDeviceFleet } from "../device/fleet";
 import type { VirtualDeviceOptions } from "../device/options";
 import { CliError } from "./cli-error";
-import { operatorTopics } from "./config-change";
+import { operatorTopics, topicMatches } from "./config-change";
 import type { FleetOptions } from "./fleet";
 import type { FleetSnapshot } from "./fleet-counters";
 import { seedConfig, type FleetNodeSettings } from "./node-config-seed";
@@ -144,7 +144,7 @@ export class LuaFleet {
   }
 
   private onPublish(topic: string, payload: string): void {
-    if (topic === this.dataTopic) {
+    if (topicMatches(this.dataTopic, topic)) {
       this.counts.published++;
     } else if (topic.startsWith(this.ackPrefix)) {
       try {

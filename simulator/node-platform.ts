@@ -6,19 +6,28 @@
  * Per-node memory matters (19,000 nodes in one process): what all nodes
  * share lives in one FleetContext, and no per-node closures are made here.
  */
+import { createHmac } from "node:crypto";
 import * as cfg from "../firmware/core/config";
 import type { CfgModule, LogLevel, MqttEvents, MqttSession, Platform, SensorRead, Timer } from "../firmware/core/platform";
 import type { FleetCounters } from "./fleet-counters";
+import { topicMatches } from "./config-change";
 import { MqttLink, type LinkTls } from "./mqtt-link";
 import type { NodeFiles } from "./node-storage";
 import { NodeTimer } from "./node-timer";
 import type { Prng } from "./prng";
-import type { SensorModel } from "./sensor-model";
+
+/**
+ * Where a node's sensor reads come from: the simulator's SensorModel, or
+ * real hardware (host-bridge/johnny-five reads an Arduino over Firmata).
+ */
+export interface SensorSource {
+  read(name: string): SensorRead;
+}
 
 /** What every node of one fleet process shares. */
 export interface FleetContext {
   counters: FleetCounters;
-  /** The readings topic (the same for every node of a fleet), to count readings apart from other publishes. */
+  /** The readings topic filter (`<prefix>/sensor_data/+`), to count readings apart from other publishes. */
   dataTopic: string;
   /** `<prefix>/config_ack/`: publishes under it are config acknowledgements. */
   ackTopicPrefix: string;
@@ -33,7 +42,7 @@ export class NodePlatform implements Platform {
   constructor(
     private readonly nodeId: string,
     private readonly files: NodeFiles,
-    private readonly sensors: SensorModel,
+    private readonly sensors: SensorSource,
     /** The node's own PRNG stream, for reconnect jitter. */
     private readonly prng: Prng,
     private readonly fleet: FleetContext,
@@ -66,7 +75,7 @@ export class NodePlatform implements Platform {
 
   mqttPublish(topic: string, payload: string, qos: number, retain: boolean, done: (this: void) => void): boolean {
     const fleet = this.fleet;
-    const sent = this.link.publish(topic, payload, qos, retain, topic === fleet.dataTopic, done);
+    const sent = this.link.publish(topic, payload, qos, retain, topicMatches(fleet.dataTopic, topic), done);
     if (sent && topic.startsWith(fleet.ackTopicPrefix)) {
       // The ack's body says applied or rejected; a substring test is enough for a counter.
       if (payload.includes('"result":"applied"')) {
@@ -121,6 +130,10 @@ export class NodePlatform implements Platform {
   /** The PC's clock is synced, so readings carry `ts` as on a device after SNTP. */
   unixTimeSec(): number {
     return Math.floor(Date.now() / 1000);
+  }
+
+  hmacSha256Hex(key: string, message: string): string {
+    return createHmac("sha256", key).update(message).digest("hex");
   }
 
   defaultNodeId(): string {

@@ -49,7 +49,7 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
     const text = payload.toString("utf8");
     const now = performance.now();
     const wall = Date.now();
-    if (topic === topics.data) {
+    if (topicMatches(topics.data, topic)) {
       const id = idOf(text);
       if (only !== undefined && (id === undefined || !only.has(id))) {
         return;

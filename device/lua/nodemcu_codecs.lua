@@ -1,8 +1,8 @@
 -- luacheck: std lua51
 --[[
 The pure-Lua codecs of the virtual device's build: `encoder` (base64, hex),
-`bit` (NodeMCU's 32-bit operations on doubles) and `crypto.hash/fhash`
-(SHA-1, SHA-256: what upload tools verify with). No device state: the
+`bit` (NodeMCU's 32-bit operations on doubles) and `crypto.hash/fhash/hmac`
+(SHA-1, SHA-256: what upload tools verify with; HMAC: signed config changes). No device state: the
 device passes in how to read a file and how to account for the lookup
 tables built on first use (they are the emulator's heap, not the firmware's).
 
@@ -315,6 +315,24 @@ function crypto.fhash(algo, name)
     error("file not found", 0)
   end
   return f(data)
+end
+--- crypto.hmac(algo, data, key): RFC 2104 over the hashes above, raw digest (as NodeMCU).
+function crypto.hmac(algo, data, key)
+  local f = hash_fn(algo)
+  data = checkstring(data, 2, "hmac")
+  key = checkstring(key, 3, "hmac")
+  tables8()
+  if #key > 64 then
+    key = f(key)
+  end
+  key = key .. rep("\0", 64 - #key)
+  local inner, outer = {}, {}
+  for i = 1, 64 do
+    local b = byte(key, i)
+    inner[i] = char(xor32(b, 0x36))
+    outer[i] = char(xor32(b, 0x5c))
+  end
+  return f(concat(outer) .. f(concat(inner) .. data))
 end
 function crypto.toHex(s)
   return tohex(checkstring(s, 1, "toHex"))

@@ -25,8 +25,21 @@ export const CONFIG_FILE = "config.json";
 export const BOOT_FILE = "boot.txt";
 /** Longest `config_change` accepted, in bytes; NodeMCU drops anything over 1024. */
 export const MAX_CONFIG_BYTES = 512;
-/** Keys of a `config_change` that address the message rather than the config. */
-export const ENVELOPE_KEYS = ["target", "req"];
+/** Keys of a `config_change` that address or authenticate the message rather than the config. */
+export const ENVELOPE_KEYS = ["target", "req", "sig", "ctr"];
+/**
+ * A signed `config_change` starts with its signature: `{"sig":"<64 hex>",`
+ * then the rest of the object. The signature is HMAC-SHA256 under the fleet
+ * key over the same text without that member, i.e. `{` + the rest, so the
+ * node checks the exact bytes the operator signed without re-encoding JSON
+ * (which no two JSON libraries do alike). The offsets into that text are
+ * literals (8 = length of `{"sig":"`, 72 = 8 + 64) because TypeScriptToLua
+ * turns `slice` with literal bounds into a plain `string.sub` and anything
+ * else into a lualib helper.
+ */
+const SIG_HEAD = '{"sig":"';
+/** Highest `ctr` a node accepts: NodeMCU's integer builds hold 32-bit signed numbers. */
+export const MAX_COUNTER = 2147483647;
 
 export const enum Kind {
   /** Whole number within [min, max]. */
@@ -77,6 +90,8 @@ export interface NodeConfig {
   mqtt_user: string;
   mqtt_password: string;
   mqtt_keepalive_s: number;
+  fleet_key: string;
+  config_counter: number;
   topic_prefix: string;
   topic_data: string;
   topic_config: string;
@@ -106,6 +121,10 @@ export const SCHEMA: FieldSpec[] = [
   ["mqtt_user", Kind.Text, 0, 64, "", false, ""],
   ["mqtt_password", Kind.Text, 0, 64, "", false, ""],
   ["mqtt_keepalive_s", Kind.Integer, 10, 3600, "s", false, 60],
+  // Shared secret of signed config changes; "" = accept unsigned ones. Settable at run time by a message signed with the current key (rotation).
+  ["fleet_key", Kind.Text, 0, 64, "", true, ""],
+  // The `ctr` of the last signed change applied; a signed change must carry a higher one (no replays).
+  ["config_counter", Kind.Integer, 0, MAX_COUNTER, "", false, 0],
   ["topic_prefix", Kind.Text, 0, 32, "", false, ""],
   ["topic_data", Kind.Text, 1, 32, "", false, "sensor_data"],
   ["topic_config", Kind.Text, 1, 32, "", false, "config_change"],
@@ -330,11 +349,11 @@ export function loadConfig(stored: unknown): ChangeResult {
   return { config: config, errors: errors };
 }
 
-/** The runtime-settable part of a config, as sent in acknowledgements. */
+/** The runtime-settable part of a config, as sent in acknowledgements (never the fleet key). */
 export function runtimeView(config: NodeConfig): Fields {
   const view: Fields = {};
   for (const spec of SCHEMA) {
-    if (spec[5]) {
+    if (spec[5] && spec[0] !== "fleet_key") {
       view[spec[0]] = (config as unknown as Fields)[spec[0]];
     }
   }
@@ -414,6 +433,38 @@ function reject(p: Platform, id: string, req: string | undefined, errors: Config
 }
 
 /**
+ * With a fleet key set, why `payload` may not be applied (unsigned, signed
+ * with another key or altered, or replayed), or undefined when it may.
+ * Without a key every change passes (the broker's ACL is the only guard).
+ */
+function checkSignature(p: Platform, current: NodeConfig, payload: string, fields: Record<string, unknown>): ConfigError | undefined {
+  const key = current.fleet_key;
+  if (key === "") {
+    return undefined;
+  }
+  const sig = fields.sig;
+  if (sig === undefined) {
+    return { key: "sig", reason: "required: this node applies only config changes signed with the fleet key" };
+  }
+  if (typeof sig !== "string" || payload.slice(0, 8) !== SIG_HEAD || payload.slice(72, 74) !== '",') {
+    return { key: "sig", reason: 'must be the first member, 64 hex digits: {"sig":"<hex>",...}' };
+  }
+  const expected = p.hmacSha256Hex(key, "{" + payload.slice(74));
+  if (expected === undefined) {
+    return { key: "sig", reason: "cannot be checked: this firmware has no crypto module" };
+  }
+  if (expected !== payload.slice(8, 72)) {
+    return { key: "sig", reason: "does not match: signed with another fleet key, or the message was altered" };
+  }
+  const ctr = fields.ctr;
+  const last = current.config_counter;
+  if (typeof ctr !== "number" || Math.floor(ctr) !== ctr || ctr <= last || ctr > MAX_COUNTER) {
+    return { key: "ctr", reason: "must be a whole number above " + last + ", the last applied (an old message replayed?)" };
+  }
+  return undefined;
+}
+
+/**
  * Check a `config_change` payload for the node `id` running `current`,
  * all-or-nothing, and store the new config. The caller applies what comes back.
  */
@@ -443,10 +494,17 @@ export function configChange(p: Platform, current: NodeConfig, id: string, paylo
     }
     return reject(p, id, reqOk ? (req as string | undefined) : undefined, errors);
   }
+  const signed = checkSignature(p, current, payload, fields);
+  if (signed !== undefined) {
+    return reject(p, id, req as string | undefined, [signed]);
+  }
   const result = applyChange(current, fields, ENVELOPE_KEYS);
   const next = result.config;
   if (next === undefined) {
     return reject(p, id, req as string | undefined, result.errors);
+  }
+  if (current.fleet_key !== "") {
+    next.config_counter = Math.floor(fields.ctr as number);
   }
   if (!p.writeFile(CONFIG_FILE, p.encodeJson(next))) {
     return reject(p, id, req as string | undefined, [{ key: "", reason: "could not store the config; the file system may be full" }]);

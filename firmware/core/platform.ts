@@ -105,6 +105,12 @@ export interface Platform {
   uptimeSec(): number;
   /** Unix time in seconds, or 0 while the clock is not synced. */
   unixTimeSec(): number;
+  /**
+   * HMAC-SHA256 of `message` under `key`, as 64 lowercase hex digits, or
+   * undefined when this runtime cannot compute one (a NodeMCU build without
+   * the crypto module). Used to check signed config changes.
+   */
+  hmacSha256Hex(key: string, message: string): string | undefined;
   /** Identity to use when the config names none (NodeMCU: from the chip id). */
   defaultNodeId(): string;
 

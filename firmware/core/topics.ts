@@ -1,12 +1,14 @@
 /**
- * The MQTT topic contract. Readings and config changes use one shared topic
- * each (every consumer reads one stream); per-node topics carry what must be
- * told apart by node: the retained status, acknowledgements and events.
+ * The MQTT topic contract. Config changes come on one shared topic (one
+ * publish reaches the fleet); everything a node publishes goes to a topic
+ * ending in its id (readings, the retained status, acknowledgements,
+ * events), so a broker ACL can let each node write its own topics only
+ * (docs/mosquitto/acl) and a consumer reads all readings with one wildcard.
  */
 import type { NodeConfig } from "./config";
 
 export interface Topics {
-  /** Readings, JSON, QoS from config (default 1), not retained. */
+  /** Readings `<topic_data>/<id>`, JSON, QoS from config (default 1), not retained. */
   data: string;
   /** Inbound config changes, subscribed at QoS 1. */
   config: string;
@@ -21,7 +23,7 @@ export interface Topics {
 export function topicsFor(config: NodeConfig, nodeId: string): Topics {
   const p = config.topic_prefix !== "" ? config.topic_prefix + "/" : "";
   return {
-    data: p + config.topic_data,
+    data: p + config.topic_data + "/" + nodeId,
     config: p + config.topic_config,
     status: p + "status/" + nodeId,
     ack: p + "config_ack/" + nodeId,

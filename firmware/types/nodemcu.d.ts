@@ -123,6 +123,12 @@ declare namespace rtctime {
 }
 
 /** @noSelf */
+declare namespace crypto {
+  /** Raw (binary) HMAC of `data` under `key`; algo "sha256" among others. */
+  function hmac(algo: string, data: string, key: string): string;
+}
+
+/** @noSelf */
 declare namespace sntp {
   function sync(
     server: string | undefined,

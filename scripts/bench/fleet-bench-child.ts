@@ -91,7 +91,7 @@ function startBaseline(): Side {
         timers.push(
           setInterval(() => {
             if (client.connected) {
-              client.publish("bench/sensor_data", payload, { qos: 1 }, (error) => {
+              client.publish(`bench/sensor_data/${id}`, payload, { qos: 1 }, (error) => {
                 if (error === undefined || error === null) {
                   acked++;
                 }

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import ts from "typescript";
 import * as tstl from "typescript-to-lua";
 import { beforeAll, describe, expect, it } from "vitest";
-import { nodeJson } from "./json-codec";
+import { nodeCodec } from "./host-codec";
 import { runScenario, Scenario } from "./runner";
 import type { TraceEntry } from "./scenario-platform";
 
@@ -25,6 +25,8 @@ interface Expectation {
   ev: string;
   topic?: string;
   name?: string;
+  /** Text the entry (as JSON) must contain, e.g. a reason in an ack. */
+  contains?: string;
   min?: number;
   max?: number;
 }
@@ -72,15 +74,20 @@ describe("conformance: TypeScript core vs transpiled Lua", () => {
     const scenario = JSON.parse(readFileSync(path, "utf8")) as Scenario & { expect?: Expectation[] };
 
     describe(scenario.name, () => {
-      const nodeTrace = JSON.parse(JSON.stringify(runScenario(scenario, nodeJson))) as TraceEntry[];
+      const nodeTrace = JSON.parse(JSON.stringify(runScenario(scenario, nodeCodec))) as TraceEntry[];
 
       it("meets the scenario's expectations in Node", () => {
         for (const e of scenario.expect ?? []) {
           const n = nodeTrace.filter(
-            (t) => t.ev === e.ev && (e.topic === undefined || t.topic === e.topic) && (e.name === undefined || t.name === e.name),
+            (t) =>
+              t.ev === e.ev &&
+              (e.topic === undefined || t.topic === e.topic) &&
+              (e.name === undefined || t.name === e.name) &&
+              (e.contains === undefined || JSON.stringify(t).includes(e.contains)),
           ).length;
-          expect(n, `${e.ev} ${e.topic ?? e.name ?? ""}`).toBeGreaterThanOrEqual(e.min ?? 0);
-          expect(n, `${e.ev} ${e.topic ?? e.name ?? ""}`).toBeLessThanOrEqual(e.max ?? Infinity);
+          const what = `${e.ev} ${e.topic ?? e.name ?? ""} ${e.contains ?? ""}`;
+          expect(n, what).toBeGreaterThanOrEqual(e.min ?? 0);
+          expect(n, what).toBeLessThanOrEqual(e.max ?? Infinity);
         }
       });
 

@@ -5,7 +5,7 @@
  */
 import { SensorNode } from "../../firmware/core/node";
 import type { SensorRead } from "../../firmware/core/platform";
-import { JsonCodec, ScenarioPlatform, TraceEntry } from "./scenario-platform";
+import { HostCodec, ScenarioPlatform, TraceEntry } from "./scenario-platform";
 
 /** One step; `do` names the action, the other fields are its arguments. */
 export interface Step {
@@ -33,7 +33,7 @@ export interface Scenario {
   steps: Step[];
 }
 
-export function runScenario(scenario: Scenario, json: JsonCodec): TraceEntry[] {
+export function runScenario(scenario: Scenario, json: HostCodec): TraceEntry[] {
   const platform = new ScenarioPlatform(json);
   if (scenario.files !== undefined) {
     for (const name in scenario.files) {
@@ -53,7 +53,7 @@ export function runScenario(scenario: Scenario, json: JsonCodec): TraceEntry[] {
   return platform.trace;
 }
 
-function runStep(platform: ScenarioPlatform, node: SensorNode, step: Step, json: JsonCodec): void {
+function runStep(platform: ScenarioPlatform, node: SensorNode, step: Step, json: HostCodec): void {
   const action = step.do;
   if (action === "boot") {
     node.start();

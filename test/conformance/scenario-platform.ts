@@ -5,15 +5,17 @@
  * It is written in the same TypeScript subset as the core because it runs
  * in both places the conformance suite compares: in Node (vitest, unit
  * tests) and transpiled to Lua 5.1/5.3 next to the transpiled core.
- * Only JSON differs between the two, and it is injected (JsonCodec).
+ * Only JSON and HMAC differ between the two, and they are injected (HostCodec).
  */
 import * as cfg from "../../firmware/core/config";
 import type { CfgModule, MqttEvents, MqttSession, Platform, SensorRead, Timer } from "../../firmware/core/platform";
 
-export interface JsonCodec {
+export interface HostCodec {
   encode(this: void, value: object): string;
   /** undefined when the text is not JSON. */
   decode(this: void, text: string): unknown;
+  /** HMAC-SHA256 as lowercase hex: node:crypto in Node, pure Lua (device/lua/nodemcu_codecs.lua) in Lua. */
+  hmacSha256Hex(this: void, key: string, message: string): string;
 }
 
 export interface TraceEntry {
@@ -81,7 +83,7 @@ export class ScenarioPlatform implements Platform {
   private wifiUp: ((this: void) => void) | undefined = undefined;
   private wifiDown: ((this: void, reason: string) => void) | undefined = undefined;
 
-  constructor(private readonly json: JsonCodec) {}
+  constructor(private readonly json: HostCodec) {}
 
   record(entry: TraceEntry): void {
     this.trace.push(entry);
@@ -287,6 +289,10 @@ export class ScenarioPlatform implements Platform {
 
   unixTimeSec(): number {
     return this.unixTime > 0 ? this.unixTime + Math.floor(this.now / 1000) : 0;
+  }
+
+  hmacSha256Hex(key: string, message: string): string | undefined {
+    return this.json.hmacSha256Hex(key, message);
   }
 
   defaultNodeId(): string {

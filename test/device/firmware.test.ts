@@ -60,7 +60,7 @@ describe.each([
 
   it("publishes sensor_data with its id and consecutive seq numbers", async () => {
     const readings = await waitFor("three readings", () => {
-      const r = observer.json("sensor_data").filter((m) => m.id === id);
+      const r = observer.json("sensor_data/+").filter((m) => m.id === id);
       return r.length >= 3 ? r : undefined;
     });
     const seqs = readings.map((r) => r.seq as number);

@@ -21,7 +21,7 @@ H.mock = dofile(H.DIR .. "/nodemcu_mock.lua")
 
 H.NODE_ID = "esp8266-12345678"
 H.TOPIC = {
-  data = "sensor_data",
+  data = "sensor_data/" .. H.NODE_ID,
   config = "config_change",
   status = "status/" .. H.NODE_ID,
   ack = "config_ack/" .. H.NODE_ID,

@@ -73,20 +73,20 @@ M.TMR_MAX_MS = 6870947
 -- codec, argument checks, the file module) live in device/lua/nodemcu_common.lua.
 -- It is found next to this file's repository (busted, lua5.x) or, in a state
 -- without a file system (wasm Lua), as the source "nodemcu_common.lua".
-local function load_common()
+local function load_shared(name)
   local info = rawget(_G, "debug") and debug.getinfo(1, "S")
   local dir = info and info.source:match("^@(.*[/\\])") or ""
   local tried = {}
-  for _, path in ipairs({ dir .. "../../device/lua/nodemcu_common.lua", "device/lua/nodemcu_common.lua", "nodemcu_common.lua" }) do
+  for _, path in ipairs({ dir .. "../../device/lua/" .. name, "device/lua/" .. name, name }) do
     local chunk = loadfile(path)
     if chunk then
-      return chunk()
+      return chunk
     end
     tried[#tried + 1] = path
   end
-  error("nodemcu_mock: cannot load nodemcu_common.lua (tried " .. table.concat(tried, ", ") .. ")", 2)
+  error("nodemcu_mock: cannot load " .. name .. " (tried " .. table.concat(tried, ", ") .. ")", 2)
 end
-local common = load_common()
+local common = load_shared("nodemcu_common.lua")()
 local make_null, pure_json = common.make_null, common.pure_json
 
 local function cjson_backend()
@@ -121,7 +121,7 @@ M.pure_json = pure_json
 local argerror, checkinteger, checkstring, copy_table =
   common.argerror, common.checkinteger, common.checkstring, common.copy_table
 
-local MODULES = { "tmr", "node", "wifi", "mqtt", "sjson", "file", "adc", "dht", "rtctime", "sntp" }
+local MODULES = { "tmr", "node", "wifi", "mqtt", "sjson", "file", "adc", "dht", "rtctime", "sntp", "crypto" }
 
 -- ---------------------------------------------------------------------------
 -- install
@@ -131,6 +131,7 @@ local MODULES = { "tmr", "node", "wifi", "mqtt", "sjson", "file", "adc", "dht", 
 -- opts: chipid (12345678), capture_print (false), json ("pure" to skip cjson),
 -- rtctime / sntp (install those modules), unix_time (rtctime set at boot),
 -- dofile (install a global dofile reading sim.files), tls (true),
+-- crypto (install the crypto module: the virtual device's pure-Lua SHA/HMAC),
 -- heap_total (44*1024), env (table to install into, default _G), files.
 function M.install(opts)
   opts = opts or {}
@@ -1177,6 +1178,17 @@ function M.install(opts)
     end
   end
 
+  -- ---- crypto (optional module): the virtual device's pure-Lua one ----------
+  local crypto = nil
+  if opts.crypto then
+    local codecs = load_shared("nodemcu_codecs.lua")(common, function(name)
+      return sim.files[name]
+    end, function(fn)
+      fn()
+    end)
+    crypto = codecs.crypto
+  end
+
   -- ---- dofile from the simulated file system ------------------------------
   --- Load sim.files[name] as a chunk (what dofile does on the device).
   function sim.loadfile(name)
@@ -1207,7 +1219,7 @@ function M.install(opts)
   -- ---- install / uninstall --------------------------------------------------
   local installed = {
     tmr = tmr, node = node, wifi = wifi, mqtt = mqtt, sjson = sjson, file = file,
-    adc = adc, dht = dht, rtctime = rtctime, sntp = sntp,
+    adc = adc, dht = dht, rtctime = rtctime, sntp = sntp, crypto = crypto,
   }
   for _, name in ipairs(MODULES) do
     env[name] = installed[name]

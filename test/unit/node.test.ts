@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { SensorNode } from "../../firmware/core/node";
-import { nodeJson } from "../conformance/json-codec";
+import { nodeCodec } from "../conformance/host-codec";
 import { BROKER_DELAY_MS, ScenarioPlatform, TraceEntry } from "../conformance/scenario-platform";
 
 interface Reading {
@@ -20,7 +20,7 @@ interface Reading {
 }
 
 function setup(config: Record<string, unknown> = {}, files: Record<string, string> = {}) {
-  const p = new ScenarioPlatform(nodeJson);
+  const p = new ScenarioPlatform(nodeCodec);
   p.files = { ...files };
   p.files["config.json"] ??= JSON.stringify({ node_id: "n1", interval_ms: 1000, ...config });
   let t = 20;
@@ -44,7 +44,7 @@ function setup(config: Record<string, unknown> = {}, files: Record<string, strin
 }
 
 const publishes = (trace: TraceEntry[], topic: string) => trace.filter((e) => e.ev === "publish" && e.topic === topic);
-const readings = (trace: TraceEntry[]) => publishes(trace, "sensor_data").map((e) => e.payload as Reading);
+const readings = (trace: TraceEntry[]) => publishes(trace, "sensor_data/n1").map((e) => e.payload as Reading);
 const acks = (trace: TraceEntry[]) => publishes(trace, "config_ack/n1").map((e) => e.payload as Record<string, unknown>);
 
 describe("boot and publishing", () => {

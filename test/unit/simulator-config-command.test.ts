@@ -24,11 +24,17 @@ describe("espfleet config: the config_change it sends (simulator/config-command.
     expect(operatorTopics("site1")).toEqual({
       config: "site1/config_change",
       acks: "site1/config_ack/+",
-      data: "site1/sensor_data",
+      data: "site1/sensor_data/+",
       status: "site1/status/+",
       events: "site1/event/+",
     });
     expect(topicMatches("site1/config_ack/+", "site1/config_ack/node-0001")).toBe(true);
     expect(topicMatches("site1/config_ack/+", "config_ack/node-0001")).toBe(false);
+    expect(topicMatches("site1/config_ack/+", "site1/config_ack/node-0001/x")).toBe(false);
+    expect(topicMatches("site1/config_ack/+", "site1/config_ack")).toBe(false);
+    expect(topicMatches("+/status/+", "a/status/b")).toBe(true);
+    expect(topicMatches("site1/sensor_data/+", "site1/sensor_datax/n")).toBe(false);
+    expect(topicMatches("a/b", "a/b")).toBe(true);
+    expect(topicMatches("a/b", "a/bc")).toBe(false);
   });
 });

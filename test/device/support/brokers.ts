@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from "node:net";
 import { Aedes } from "aedes";
+import { topicMatches } from "../../../simulator/config-change";
 import mqtt, { type MqttClient } from "mqtt";
 import { Mosquitto } from "../../e2e/support/mosquitto";
 
@@ -64,8 +65,9 @@ export class Observer {
     return observer;
   }
 
+  /** Messages on `topic`, an MQTT filter (`+` matches one level). */
   on(topic: string): Received[] {
-    return this.messages.filter((m) => m.topic === topic);
+    return this.messages.filter((m) => topicMatches(topic, m.topic));
   }
 
   json(topic: string): Record<string, unknown>[] {

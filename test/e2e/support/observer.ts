@@ -23,7 +23,7 @@ export class Observer {
   private constructor(private readonly client: MqttClient) {
     client.on("message", (topic, payload, packet) => {
       const text = payload.toString();
-      if (topic.endsWith("sensor_data")) {
+      if (topic.includes("sensor_data/")) {
         this.readings.push({ ...(JSON.parse(text) as ObservedReading), at: performance.now() });
       } else if (topic.includes("status/") && text !== "") {
         const body = JSON.parse(text) as { id: string; state: string };
@@ -44,7 +44,7 @@ export class Observer {
     });
     const observer = new Observer(client);
     client.on("error", () => undefined);
-    await client.subscribeAsync([`${p}sensor_data`, `${p}status/+`, `${p}event/+`], { qos: 1 });
+    await client.subscribeAsync([`${p}sensor_data/+`, `${p}status/+`, `${p}event/+`], { qos: 1 });
     return observer;
   }
 
