@@ -9,7 +9,7 @@ read_globals = {
   "tls", "tmr", "uart", "wifi",
 }
 -- Globals the firmware sets on purpose, for the REPL.
-globals = { "espfleet_node", "espfleet_stop" }
+globals = { "espfleet_node", "espfleet_stop", "espfleet_ca_pinned" }
 -- TypeScriptToLua's bundle prelude shadows `require` and leaves unused self/args.
 local bundle = { ignore = { "612", "211", "212", "213", "231", "311", "411", "412", "421", "431", "432" } }
 files["firmware/dist/app.lua"] = bundle

@@ -11,7 +11,7 @@ export function bootBanner(modules: readonly string[], luaVersion: string): stri
     "\tcommit: 0000000000000000000000000000000000000000",
     "\trelease: 3.0-espfleet-virtual",
     "\trelease DTS: 202001010000",
-    "\tSSL: false",
+    `\tSSL: ${modules.includes("tls") ? "true" : "false"}`,
     "\tbuild type: float",
     "\tLFS: 0x0 bytes total capacity",
     `\tmodules: ${[...modules].sort().join(",")}`,

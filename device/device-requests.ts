@@ -18,6 +18,9 @@ export interface RequestContext {
   sntpSync(id: number, server: string, autorepeat: boolean): void;
   setRtcmem(slot: number, value: number): void;
   setAdcMode(mode: number): void;
+  /** tls.cert.verify(PEM): the CA(s) go to the tls module's flash area. */
+  setTlsCa(pem: string): void;
+  setTlsVerify(on: boolean): void;
   fault(message: string): void;
   readonly wifi: WifiLink;
   readonly mqtt: MqttBridge;
@@ -84,6 +87,8 @@ const HANDLERS: Record<string, Handler> = {
   sntp_sync: (ctx, f) => ctx.sntpSync(fieldNumber(f[0]), fieldText(f[1]), fieldNumber(f[2]) !== 0),
   rtcmem: (ctx, f) => ctx.setRtcmem(fieldNumber(f[0]), fieldNumber(f[1])),
   adc_mode: (ctx, f) => ctx.setAdcMode(fieldNumber(f[0])),
+  tls_ca: (ctx, f) => ctx.setTlsCa(fieldText(f[0])),
+  tls_verify: (ctx, f) => ctx.setTlsVerify(fieldNumber(f[0]) !== 0),
   uart_on: (ctx, f) => {
     ctx.serial.rawListener = fieldNumber(f[0]) !== 0;
     ctx.serial.runInput = !ctx.serial.rawListener || fieldNumber(f[1]) !== 0;

@@ -42,6 +42,8 @@ export interface BootSettings {
   rtcmem: readonly number[];
   /** Station config saved in flash by wifi.sta.config{save=true}. */
   wifiSaved: { ssid: string; pwd: string; auto: boolean } | undefined;
+  /** A CA is in the tls module's certificate flash area (tls.cert.verify(true) needs one). */
+  tlsCaStored: boolean;
   /** Seed of math.random for this boot. */
   seed: number;
   /** An entry running longer than this trips the (software) watchdog. */
@@ -87,6 +89,7 @@ function settingsLiteral(s: BootSettings): string {
     boot_raw: s.bootReason[0],
     boot_reason: s.bootReason[1],
     wifi_saved: s.wifiSaved === undefined ? undefined : { ...s.wifiSaved },
+    tls_ca_stored: s.tlsCaStored,
     seed: s.seed,
     wdt_seconds: s.wdtSeconds,
   };

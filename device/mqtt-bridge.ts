@@ -55,6 +55,12 @@ export interface MqttBridgeOptions {
   deliver: (h: number, socket: number, what: MqttEvent, ...args: (string | number | Buffer)[]) => void;
   /** Every PUBLISH the device put on the wire (counters, tests). */
   onPublish?: (topic: string, payload: Buffer, qos: number, retain: boolean) => void;
+  /**
+   * The `tls` module's state: whether `tls.cert.verify` is on and the CA(s)
+   * in its flash area. Off (NodeMCU's default), a secure connection trusts
+   * any server certificate.
+   */
+  tls?: () => { verify: boolean; ca: string | undefined };
 }
 
 interface Session {
@@ -117,6 +123,12 @@ export class MqttBridge {
       // NodeMCU does not verify the server's certificate unless told to (tls.cert.verify).
       rejectUnauthorized: false,
     };
+    const tls = this.options.tls?.();
+    if (secure && tls !== undefined && tls.verify) {
+      // Pinned: only the CA(s) given to tls.cert.verify, not the system's.
+      opts.rejectUnauthorized = true;
+      opts.ca = tls.ca;
+    }
     if (req.user !== undefined) {
       opts.username = req.user;
     }

@@ -20,6 +20,7 @@ export const EMULATED_MODULES = [
   "rtctime",
   "sjson",
   "sntp",
+  "tls",
   "tmr",
   "uart",
   "wifi",

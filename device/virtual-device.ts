@@ -94,6 +94,10 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
   private readonly rtcmem: number[] = new Array<number>(128).fill(0);
   private adcMode = 0;
   private wifiSaved: { ssid: string; pwd: string; auto: boolean } | undefined = undefined;
+  /** The tls module's certificate flash area (tls.cert.verify(PEM)); kept across reboots, lost at power-off. */
+  private tlsCa: string | undefined = undefined;
+  /** tls.cert.verify on: a RAM flag on NodeMCU, so off again after every boot. */
+  private tlsVerify = false;
   /** Heap the firmware held after the last entry, in bytes. */
   lastUsedBytes = 0;
   readonly stats = { entries: 0, boots: 0, panics: 0, publishes: 0, faults: 0 };
@@ -227,6 +231,7 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
         bootReason: [...BOOT_REASON[reason]],
         rtcmem: this.rtcmem,
         wifiSaved: this.wifiSaved,
+        tlsCaStored: this.tlsCa !== undefined,
         seed: this.seed + this.bootCount,
         wdtSeconds: this.options.wdtSeconds ?? 3.2,
       },
@@ -241,7 +246,9 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
         this.stats.publishes++;
         this.emit("publish", topic, payload);
       },
+      tls: () => ({ verify: this.tlsVerify, ca: this.tlsCa }),
     });
+    this.tlsVerify = false;
     const boot: Boot = {
       vm,
       mqtt,
@@ -310,6 +317,12 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
       },
       setAdcMode: (mode) => {
         this.adcMode = mode;
+      },
+      setTlsCa: (pem) => {
+        this.tlsCa = pem;
+      },
+      setTlsVerify: (on) => {
+        this.tlsVerify = on;
       },
       fault: (message) => this.fault(message),
       wifi: this.wifi,

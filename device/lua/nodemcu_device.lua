@@ -1284,6 +1284,33 @@ local function sntp_event(id, what, a, b, c)
   end
 end
 
+-- tls: only what the firmware uses, tls.cert.verify. The PEM goes to a flash
+-- area outside the file system (the host keeps it across reboots); the
+-- verify flag is RAM, off at every boot. The host then checks the broker's
+-- certificate against that CA on secure connections.
+local tls = { cert = {} }
+local tls_ca_stored = settings.tls_ca_stored == true
+function tls.cert.verify(a, b)
+  if type(a) == "string" then
+    local pem = a .. (type(b) == "string" and ("\n" .. b) or "")
+    if not find(pem, "-----BEGIN CERTIFICATE-----", 1, true) or not find(pem, "-----END CERTIFICATE-----", 1, true) then
+      error("Unable to load certificate", 0)
+    end
+    req("tls_ca", pem)
+    tls_ca_stored = true
+    req("tls_verify", 1)
+    return true
+  elseif type(a) == "function" then
+    error("tls.cert.verify(callback) is not emulated; pass the PEM data", 0)
+  end
+  local on = a and true or false
+  if on and not tls_ca_stored then
+    error("no certificates found", 0)
+  end
+  req("tls_verify", on and 1 or 0)
+  return true
+end
+
 local rtcmem = {}
 local rtc_slots = settings.rtcmem or {}
 function rtcmem.read32(idx, num)
@@ -1560,6 +1587,7 @@ end
 local all = {
   tmr = tmr, node = node, wifi = wifi, mqtt = mqtt, sjson = sjson, file = file, adc = adc, dht = dht,
   rtctime = rtctime, sntp = sntp, rtcmem = rtcmem, uart = uart, encoder = encoder, bit = bit, crypto = crypto,
+  tls = tls,
 }
 for name, mod in pairs(all) do
   G[name] = modules[name] and mod or nil

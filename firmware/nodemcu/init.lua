@@ -55,6 +55,38 @@ local function load_file(name)
   return chunk, err
 end
 
+-- TLS (mqtt_secure): pin the broker's CA. ./flash.sh uploads it as ca.pem;
+-- the first boot writes it into the tls module's certificate flash area and
+-- renames the file ca.pin, so later boots only switch verification on (no
+-- flash write per boot, no heap for the PEM). Re-pinned from ca.pin if the
+-- flash area is empty. The app refuses a secure connection unless this
+-- set espfleet_ca_pinned: TLS without a checked certificate is not secure.
+local function pin_from(name)
+  local f = file.open(name, "r")
+  if not f then return false end
+  local pem = f:read(4096)
+  f:close()
+  local ok, err = pcall(tls.cert.verify, pem)
+  if not ok then
+    print("espfleet: " .. name .. " rejected by tls.cert.verify (" .. tostring(err) .. "); secure connections will fail")
+  end
+  return ok
+end
+
+local function pin_ca()
+  if type(tls) == "nil" then return end
+  if file.exists("ca.pem") then
+    if pin_from("ca.pem") then
+      file.remove("ca.pin")
+      file.rename("ca.pem", "ca.pin")
+      print("espfleet: pinned the broker CA from ca.pem")
+      espfleet_ca_pinned = true
+    end
+  elseif file.exists("ca.pin") then
+    espfleet_ca_pinned = pcall(tls.cert.verify, true) or pin_from("ca.pin")
+  end
+end
+
 local failed = read_counter()
 if failed >= MAX_FAILED_BOOTS then
   write_counter(0)
@@ -99,6 +131,7 @@ boot:register(BOOT_DELAY_MS, tmr.ALARM_SINGLE, function()
     write_counter(0)
   end)
   healthy:start()
+  pin_ca()
   app()
 end)
 boot:start()

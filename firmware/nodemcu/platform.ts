@@ -168,6 +168,13 @@ export class NodeMcuPlatform implements Platform {
 
   mqttConnect(session: MqttSession, events: MqttEvents): void {
     this.events = events;
+    if (session.secure && espfleet_ca_pinned !== true) {
+      // Unverified TLS would trust any server; init.lua pins ca.pem (./flash.sh --ca).
+      const tell = tmr.create();
+      tell.register(10, tmr.ALARM_SINGLE, () => events.connectFailed("mqtt_secure needs the broker CA: upload ca.pem"));
+      tell.start();
+      return;
+    }
     let client = this.client;
     if (client === undefined) {
       // One client for the whole boot: each mqtt.Client costs heap the GC may not get back.

@@ -141,5 +141,7 @@ declare namespace sntp {
 
 /** Set by the app for inspection at the REPL (`=espfleet_node:nodeId()`). */
 declare var espfleet_node: unknown;
+/** Set by init.lua when the broker's CA is pinned (tls.cert.verify); secure connections need it. */
+declare var espfleet_ca_pinned: boolean | undefined;
 /** Set at the REPL during the boot window to keep init.lua from starting the app. */
 declare var espfleet_stop: boolean | undefined;

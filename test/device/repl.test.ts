@@ -37,7 +37,7 @@ describe("virtual device console over a pty", () => {
 
   it("boots with a NodeMCU 3.x banner, runs init.lua, then prompts", async () => {
     await port.expect(/NodeMCU 3\.0\.0\.0[^\r\n]*\r\n(\t[^\r\n]*\r\n)+ build [^\r\n]* powered by Lua 5\.1\.4 on SDK [^\r\n]*\r\ninit ran\r\n> $/);
-    expect(port.received).toContain("\tmodules: adc,bit,crypto,dht,encoder,file,mqtt,node,rtcmem,rtctime,sjson,sntp,tmr,uart,wifi\r\n");
+    expect(port.received).toContain("\tmodules: adc,bit,crypto,dht,encoder,file,mqtt,node,rtcmem,rtctime,sjson,sntp,tls,tmr,uart,wifi\r\n");
   });
 
   it("echoes every character and ends lines with \\r\\n; '=' prints the value", async () => {
