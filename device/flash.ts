@@ -3,7 +3,7 @@
  * would upload it: every file of the build folder (firmware/dist) except the
  * build notes, and config.json with the given settings merged in.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DeviceError } from "./errors";
 
@@ -19,7 +19,8 @@ export function flashFirmware(fsDir: string, firmwareDir: string, config: Record
   if (!existsSync(join(firmwareDir, "init.lua"))) {
     throw new DeviceError(`${firmwareDir} has no init.lua: build the firmware first (npm run build:firmware)`);
   }
-  mkdirSync(fsDir, { recursive: true });
+  // config.json holds passwords and the fleet key: the owner's only.
+  mkdirSync(fsDir, { recursive: true, mode: 0o700 });
   const written: string[] = [];
   for (const name of readdirSync(firmwareDir)) {
     const from = join(firmwareDir, name);
@@ -32,7 +33,9 @@ export function flashFirmware(fsDir: string, firmwareDir: string, config: Record
   const base = existsSync(join(firmwareDir, "config.json"))
     ? (JSON.parse(readFileSync(join(firmwareDir, "config.json"), "utf8")) as Record<string, unknown>)
     : {};
-  writeFileSync(join(fsDir, "config.json"), JSON.stringify({ ...base, ...config }));
+  const configPath = join(fsDir, "config.json");
+  writeFileSync(configPath, JSON.stringify({ ...base, ...config }), { mode: 0o600 });
+  chmodSync(configPath, 0o600);
   written.push("config.json");
   return written;
 }

@@ -46,7 +46,8 @@ export function spiffsName(rel: string): string {
 export class FsDir {
   constructor(readonly dir: string) {
     try {
-      mkdirSync(dir, { recursive: true });
+      // The device's flash holds WiFi and MQTT passwords and the fleet key: the owner's only.
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (error) {
       throw new DeviceError(`cannot use ${dir} as the device's file system: ${(error as Error).message}`);
     }
@@ -79,8 +80,8 @@ export class FsDir {
   /** Write `data` at `offset` and cut the file to `total` bytes (creates it). */
   put(name: string, offset: number, total: number, data: Buffer): void {
     const path = this.path(name);
-    mkdirSync(dirname(path), { recursive: true });
-    const fd = openSync(path, existsSync(path) ? "r+" : "w+");
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const fd = openSync(path, existsSync(path) ? "r+" : "w+", 0o600);
     try {
       if (data.length > 0) {
         writeSync(fd, data, 0, data.length, offset);

@@ -7,7 +7,8 @@
 import { Command, Option } from "commander";
 import { CliError } from "./cli-error";
 import { addBrokerOptions, countArg, durationArg, listArg, numberArg } from "./cli-options";
-import { configCommand, type ConfigFlags } from "./config-command";
+import { configCommand, DEFAULT_COUNTER_FILE, type ConfigFlags } from "./config-command";
+import { MAX_COUNTER } from "../firmware/core/config";
 import { defaultStateDir } from "./fleet";
 import { runCommand, type RunFlags } from "./run-command";
 import { watchCommand, type WatchFlags } from "./watch-command";
@@ -47,6 +48,12 @@ export function buildProgram(): Command {
     );
   addBrokerOptions(run, "broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: start an embedded broker on 127.0.0.1)");
   run
+    .addOption(
+      new Option(
+        "--user <template>",
+        'per-node MQTT user name: {id} = the node\'s number as its id writes it (0001), {node} = the whole id; "node-{id}" makes each user its node id, as docs/mosquitto/acl requires (default: --username for every node; {node} with --credentials)',
+      ),
+    )
     .addOption(new Option("--port <port>", "TCP port of the embedded broker (0 = any free port)").argParser(countArg(0, 65535)).default(1883))
     .addOption(new Option("--interval <duration>", "sampling interval of new nodes (interval_ms), e.g. 500ms, 2s, 1m").argParser(durationArg).default(1000, "1s"))
     .addOption(new Option("--sensitivity <number>", "publish only when a value moves this much; 0 = every sample (sensitivity)").argParser(numberArg).default(0))
@@ -64,6 +71,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--state-dir <dir>", "where each node keeps its files (<dir>/<node-id>/config.json)").default(defaultStateDir(), ".espfleet/nodes"))
     .addOption(new Option("--fresh", "forget stored node files (configs set by config_change, boot counters) first"))
     .addOption(new Option("--duration <duration>", "stop by itself after this long (default: run until Ctrl-C)").argParser(durationArg))
+    .addOption(new Option("--fleet-key-file <file>", "nodes apply only config changes signed with the key in this file (fleet_key); or set ESPFLEET_FLEET_KEY (default: unsigned changes are applied)"))
     .addOption(new Option("--log-level <level>", "lowest node log level shown").choices(["info", "warn", "error"]).default("warn"))
     .addOption(new Option("--verbose", "show every node's log line (default: the first of each kind, repeats counted)"))
     .action(async (flags: RunFlags) => {
@@ -84,7 +92,11 @@ export function buildProgram(): Command {
     .addOption(new Option("--all", "change every node (no target); see --expect"))
     .addOption(new Option("--expect <count>", "with --all: stop waiting once this many nodes answered (default: wait the whole --timeout)").argParser(countArg(1, 10_000_000)))
     .addOption(new Option("--timeout <duration>", "how long to wait for acknowledgements").argParser(durationArg).default(10_000, "10s"))
-    .addOption(new Option("--req <id>", "request id echoed in the acks, at most 32 characters (default: generated)"));
+    .addOption(new Option("--req <id>", "request id echoed in the acks, at most 32 characters (default: generated)"))
+    .addOption(new Option("--fleet-key-file <file>", "sign the change with the fleet key in this file (nodes with fleet_key set apply only signed changes); or set ESPFLEET_FLEET_KEY (default: unsigned)"))
+    .addOption(new Option("--counter <n>", "counter of the signed change; must be above the last one each node applied (default: Unix time in s, or last used + 1)").argParser(countArg(1, MAX_COUNTER)))
+    .addOption(new Option("--counter-file <file>", "where the last counter used is kept").default(DEFAULT_COUNTER_FILE))
+    .addOption(new Option("--new-fleet-key-file <file>", "rotate: set fleet_key on the nodes to the key in this file (signed with the current key; use TLS: the key crosses the broker)"));
   addBrokerOptions(config, `broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: ${EMBEDDED_DEFAULT})`);
   config.action(async (flags: ConfigFlags) => {
     process.exitCode = await configCommand(flags);

@@ -8,11 +8,13 @@
  * `req` (≤ 32 characters, echoed in the ack). Each addressed node answers
  * `{"id","req","result":"applied","config":{…}}` or
  * `{"id","req","result":"rejected","errors":[{"key","reason"}]}`.
+ * With a fleet key the message is signed (simulator/config-signing.ts).
  */
 import { randomBytes } from "node:crypto";
 import type { MqttClient } from "mqtt";
 import { defaultConfig } from "../firmware/core/config";
 import { topicsFor } from "../firmware/core/topics";
+import { encodeConfigChange, type Signing } from "./config-signing";
 
 export interface ConfigChangeBody {
   interval_ms?: number;
@@ -73,6 +75,7 @@ export async function sendConfigChange(
   body: ConfigChangeBody,
   expectation: AckExpectation,
   timeoutMs: number,
+  signing?: Signing,
 ): Promise<ConfigOutcome> {
   const topics = operatorTopics(prefix);
   const acks = new Map<string, ConfigAck>();
@@ -116,7 +119,7 @@ export async function sendConfigChange(
   try {
     await client.subscribeAsync(topics.acks, { qos: 1 });
     publishedAt = performance.now();
-    await client.publishAsync(topics.config, JSON.stringify(body), { qos: 1 });
+    await client.publishAsync(topics.config, encodeConfigChange(body, signing), { qos: 1 });
     const timer = setTimeout(finish, timeoutMs);
     await done;
     clearTimeout(timer);

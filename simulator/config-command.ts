@@ -4,11 +4,13 @@
  * applied and who rejected (with reasons), and exit non-zero when any node
  * rejected or a targeted node did not answer in time.
  */
+import { join } from "node:path";
 import type { MqttClient } from "mqtt";
 import { connectClient } from "./broker-target";
 import { CliError } from "./cli-error";
 import { brokerFromFlags } from "./cli-options";
 import { type AckExpectation, type ConfigChangeBody, type ConfigOutcome, newRequestId, sendConfigChange } from "./config-change";
+import { CounterStore, loadFleetKey, type Signing } from "./config-signing";
 import { formatCount, formatDuration } from "./units";
 
 export interface ConfigFlags {
@@ -29,7 +31,14 @@ export interface ConfigFlags {
   expect?: number;
   timeout: number;
   req?: string;
+  fleetKeyFile?: string;
+  newFleetKeyFile?: string;
+  counter?: number;
+  /** Where the last counter used is kept (default .espfleet/config-counter). */
+  counterFile?: string;
 }
+
+export const DEFAULT_COUNTER_FILE = join(".espfleet", "config-counter");
 
 /** Ids listed one by one up to this many; beyond, counts and the first few. */
 const LIST_LIMIT = 20;
@@ -60,12 +69,39 @@ export function buildChange(flags: ConfigFlags): ConfigChangeBody {
     const ids = [...new Set(flags.target)];
     body.target = ids.length === 1 ? ids[0] : ids;
   }
+  const newKey = flags.newFleetKeyFile !== undefined ? loadFleetKey(flags.newFleetKeyFile, {}, "--new-fleet-key-file") : undefined;
+  if (newKey !== undefined) {
+    body.fleet_key = newKey;
+  }
   return body;
+}
+
+/** The signing of this change: from --fleet-key-file or ESPFLEET_FLEET_KEY, counter from --counter or the counter file. */
+export function signingFor(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Signing | undefined {
+  const key = loadFleetKey(flags.fleetKeyFile, env);
+  if (key === undefined) {
+    if (flags.counter !== undefined || flags.newFleetKeyFile !== undefined) {
+      throw new CliError("--counter and --new-fleet-key-file sign the change: give the current fleet key with --fleet-key-file or ESPFLEET_FLEET_KEY", 2);
+    }
+    return undefined;
+  }
+  const store = new CounterStore(flags.counterFile ?? DEFAULT_COUNTER_FILE);
+  if (flags.counter !== undefined) {
+    store.record(flags.counter);
+    return { key, counter: flags.counter };
+  }
+  return { key, counter: store.next() };
+}
+
+/** The change as shown to the operator: the new fleet key masked. */
+function shown(body: ConfigChangeBody): string {
+  return JSON.stringify(body.fleet_key !== undefined ? { ...body, fleet_key: "***" } : body);
 }
 
 /** Returns the process exit code. */
 export async function configCommand(flags: ConfigFlags): Promise<number> {
   const body = buildChange(flags);
+  const signing = signingFor(flags);
   const settings = Object.keys(body).filter((k) => k !== "req" && k !== "target");
   if (settings.length === 0) {
     process.stdout.write("no setting given: sending an empty change, which asks each node for its current config\n");
@@ -75,10 +111,11 @@ export async function configCommand(flags: ConfigFlags): Promise<number> {
   const expectation: AckExpectation =
     flags.target !== undefined ? { ids: [...new Set(flags.target)] } : flags.expect !== undefined ? { count: flags.expect } : { none: true };
   const who = flags.target !== undefined ? listIds([...new Set(flags.target)]) : "every node";
-  process.stdout.write(`config_change ${JSON.stringify(body)} -> ${who} on ${target.url}\n`);
+  const signed = signing !== undefined ? ` signed, ctr ${signing.counter}` : "";
+  process.stdout.write(`config_change ${shown(body)}${signed} -> ${who} on ${target.url}\n`);
   let outcome: ConfigOutcome;
   try {
-    outcome = await sendConfigChange(client, flags.prefix, body, expectation, flags.timeout);
+    outcome = await sendConfigChange(client, flags.prefix, body, expectation, flags.timeout, signing);
   } finally {
     await client.endAsync();
   }

@@ -3,9 +3,9 @@ import type { LogLevel } from "../firmware/core/platform";
 import type { FleetSnapshot } from "./fleet-counters";
 import type { FleetOptions } from "./fleet";
 
-/** FleetOptions that survive JSON: no callbacks, the CA as base64. */
+/** FleetOptions that survive JSON: no callbacks, the CA and client certificate as base64. */
 export type WorkerFleetOptions = Omit<FleetOptions, "log" | "broker"> & {
-  broker: Omit<FleetOptions["broker"], "ca"> & { caBase64?: string };
+  broker: Omit<FleetOptions["broker"], "ca" | "cert" | "key"> & { caBase64?: string; certBase64?: string; keyBase64?: string };
   logLevel: LogLevel;
   verbose: boolean;
 };

@@ -20,10 +20,11 @@ let stopping = false;
 
 async function start(options: WorkerFleetOptions): Promise<void> {
   const log = new FleetLog({ level: options.logLevel, verbose: options.verbose, print: (line) => send({ type: "line", line }) });
-  const { caBase64, ...broker } = options.broker;
+  const { caBase64, certBase64, keyBase64, ...broker } = options.broker;
+  const fromBase64 = (text: string | undefined): Buffer | undefined => (text !== undefined ? Buffer.from(text, "base64") : undefined);
   fleet = new Fleet({
     ...options,
-    broker: { ...broker, ca: caBase64 !== undefined ? Buffer.from(caBase64, "base64") : undefined },
+    broker: { ...broker, ca: fromBase64(caBase64), cert: fromBase64(certBase64), key: fromBase64(keyBase64) },
     log: (id, level, text) => log.write(id, level, text),
   });
   const running = fleet;

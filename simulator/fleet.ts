@@ -9,11 +9,13 @@ import { join } from "node:path";
 import { SensorNode, CONFIG_FILE } from "../firmware/core/node";
 import { operatorTopics } from "./config-change";
 import type { LogLevel } from "../firmware/core/platform";
-import type { BrokerTarget } from "./broker-target";
+import { type BrokerTarget, loginFor } from "./broker-target";
+import { redact } from "./credentials";
 import { bufferState } from "./core-probe";
 import { FleetCounters, type FleetSnapshot } from "./fleet-counters";
 import { nodeId } from "./node-ids";
 import { seedConfig, type FleetNodeSettings } from "./node-config-seed";
+import type { LinkTls } from "./mqtt-link";
 import { type FleetContext, NodePlatform } from "./node-platform";
 import { NodeStorage, type NodeFiles } from "./node-storage";
 import { Prng } from "./prng";
@@ -86,7 +88,7 @@ export class Fleet {
       counters: this.counters,
       dataTopic: topics.data,
       ackTopicPrefix: topics.acks.slice(0, -1),
-      tls: options.broker.ca !== undefined ? { ca: options.broker.ca } : undefined,
+      tls: linkTls(options.broker),
       log: (id, level, text) => this.log(id, level, text),
     };
     // The whole fleet shares one simulated day, starting at a time of day drawn from the seed.
@@ -200,9 +202,30 @@ export class Fleet {
     node.core.start();
   }
 
+  /** Node log lines never show a password: the node's own and the shared one are masked. */
   private log(id: string, level: LogLevel, text: string): void {
-    this.options.log?.(id, level, text);
+    const log = this.options.log;
+    if (log !== undefined) {
+      const broker = this.options.broker;
+      log(id, level, redact(text, [loginFor(broker, id).password, broker.password]));
+    }
   }
+}
+
+/** The TLS material every node of the fleet shares: the CA to trust, a client certificate. */
+function linkTls(broker: BrokerTarget): LinkTls | undefined {
+  if (broker.ca === undefined && broker.cert === undefined) {
+    return undefined;
+  }
+  const tls: LinkTls = {};
+  if (broker.ca !== undefined) {
+    tls.ca = broker.ca;
+  }
+  if (broker.cert !== undefined && broker.key !== undefined) {
+    tls.cert = broker.cert;
+    tls.key = broker.key;
+  }
+  return tls;
 }
 
 /** Default state directory: `.espfleet/nodes` under the current directory. */

@@ -20,9 +20,12 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** On a graceful close, wait this long for outstanding acks (the retained "offline") before cutting. */
 const CLOSE_GRACE_MS = 3_000;
 
-/** TLS settings shared by every node of a fleet (`--ca`). */
+/** TLS settings shared by every node of a fleet (`--ca`, `--cert`/`--key`). */
 export interface LinkTls {
   ca?: Buffer;
+  /** Client certificate and key, for a broker that requires one. */
+  cert?: Buffer;
+  key?: Buffer;
 }
 
 const PUBLISH_OPTIONS: IClientPublishOptions[][] = [
@@ -75,6 +78,10 @@ export class MqttLink {
     }
     if (session.secure && this.tls?.ca !== undefined) {
       options.ca = this.tls.ca;
+    }
+    if (session.secure && this.tls?.cert !== undefined && this.tls.key !== undefined) {
+      options.cert = this.tls.cert;
+      options.key = this.tls.key;
     }
     let client: MqttClient;
     try {

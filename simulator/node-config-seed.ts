@@ -7,7 +7,7 @@
  * a restart of the simulator the way it survives a reboot of a device.
  */
 import { checkValue, defaultConfig, findSpec, type NodeConfig, runtimeView } from "../firmware/core/config";
-import type { BrokerTarget } from "./broker-target";
+import { type BrokerTarget, loginFor } from "./broker-target";
 import { CliError } from "./cli-error";
 
 export interface FleetNodeSettings {
@@ -88,11 +88,13 @@ export function seedConfig(nodeId: string, stored: unknown, settings: FleetNodeS
     }
   }
   const b = settings.broker;
+  // The node's own login (per-node user and password with --user/--credentials), as a flashed node holds it.
+  const login = loginFor(b, nodeId);
   config.node_id = nodeId;
   config.mqtt_host = b.host;
   config.mqtt_port = b.port;
   config.mqtt_secure = b.secure;
-  config.mqtt_user = b.username;
-  config.mqtt_password = b.username !== "" ? b.password : "";
+  config.mqtt_user = login.user;
+  config.mqtt_password = login.user !== "" ? login.password : "";
   return { config: config as unknown as NodeConfig, kept };
 }

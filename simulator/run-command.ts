@@ -3,16 +3,19 @@
  * (default) or `--broker`, with paced connects, a live summary, and a clean
  * shutdown on Ctrl-C (every node publishes its retained "offline").
  */
+import { loadFleetKey } from "./config-signing";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type { LogLevel } from "../firmware/core/platform";
 import type { NodeConfig } from "../firmware/core/config";
-import { type BrokerTarget, parseBrokerTarget, probeBroker } from "./broker-target";
+import { type BrokerTarget, loginFor, parseBrokerTarget, probeBroker, secretsOf } from "./broker-target";
 import { CliError } from "./cli-error";
+import { credentialsFileWarning, redact } from "./credentials";
 import { startEmbeddedBroker, type EmbeddedBroker } from "./embedded-broker";
 import { Fleet, type FleetOptions } from "./fleet";
 import type { FleetSnapshot } from "./fleet-counters";
 import { FleetLog } from "./fleet-log";
+import { applyFleetLogins } from "./fleet-logins";
 import { LiveView } from "./live-view";
 import { LUA_ENGINE_HEAP_KB, LuaFleet } from "./lua-engine";
 import { checkFleetSettings } from "./node-config-seed";
@@ -28,8 +31,14 @@ export interface RunFlags {
   workers: string;
   broker?: string;
   username?: string;
+  /** Per-node user name template (`node-{id}`). */
+  user?: string;
   password?: string;
+  /** `user:password` file (docs/mosquitto/make-passwd.sh). */
+  credentials?: string;
   ca?: string;
+  cert?: string;
+  key?: string;
   port: number;
   prefix: string;
   interval: number;
@@ -54,6 +63,8 @@ export interface RunFlags {
   engine: string;
   /** Lua heap budget per virtual device, in KB (--engine lua only). */
   heapKb?: number;
+  /** File holding the fleet key: nodes then apply only signed config changes (or ESPFLEET_FLEET_KEY). */
+  fleetKeyFile?: string;
 }
 
 /** Which CLI option sets which node setting (for error messages). */
@@ -113,18 +124,30 @@ export async function runCommand(flags: RunFlags): Promise<void> {
     reconnect_min_ms: flags.reconnectMin,
     reconnect_max_ms: flags.reconnectMax,
   };
+  // The key file is the truth for a simulated fleet: it overrides a key stored by an earlier rotation.
+  const fleetKey = loadFleetKey(flags.fleetKeyFile);
+  if (fleetKey !== undefined) {
+    fixed.fleet_key = fleetKey;
+  }
 
   const optionFor = (key: string): string => OPTION_FOR_KEY[key] ?? key;
   let embedded: EmbeddedBroker | undefined = undefined;
   let target: BrokerTarget;
   if (flags.broker !== undefined) {
     target = parseBrokerTarget({ ...flags, broker: flags.broker });
+    applyFleetLogins(target, flags, range);
     checkFleetSettings({ broker: target, initial, fixed }, optionFor);
-    await probeBroker(target);
-    out.write(`broker ${target.url}\n`);
+    const warning = flags.credentials !== undefined ? credentialsFileWarning(flags.credentials) : undefined;
+    if (warning !== undefined) {
+      out.write(warning + "\n");
+    }
+    await probeBroker(target, target.logins !== undefined ? nodeId(range.first) : undefined);
+    const who = target.logins !== undefined ? `, nodes log in as ${target.logins.userTemplate}` : target.username !== "" ? `, as ${target.username}` : "";
+    out.write(`broker ${target.url}${who}\n`);
   } else {
-    if (flags.username !== undefined || flags.ca !== undefined) {
-      throw new CliError("--username, --password and --ca need --broker; the embedded broker accepts anyone on 127.0.0.1", 2);
+    const needBroker = (["username", "user", "password", "credentials", "ca", "cert", "key"] as const).filter((k) => flags[k] !== undefined);
+    if (needBroker.length > 0) {
+      throw new CliError(`${needBroker.map((k) => "--" + k).join(", ")} need --broker; the embedded broker accepts anyone on 127.0.0.1`, 2);
     }
     const host = "127.0.0.1";
     // Checked before the broker starts: a refused option must not leave a broker running.
@@ -144,6 +167,11 @@ export async function runCommand(flags: RunFlags): Promise<void> {
 }
 
 const EMBEDDED_TARGET: BrokerTarget = { url: "", host: "127.0.0.1", port: 1883, secure: false, username: "", password: "", ca: undefined, embedded: true };
+
+/** A node log callback that masks the node's password (and the shared one) in every line. */
+function maskingLog(target: BrokerTarget, log: FleetLog): (id: string, level: LogLevel, text: string) => void {
+  return (id, level, text) => log.write(id, level, redact(text, [loginFor(target, id).password, target.password]));
+}
 
 async function runFleet(
   flags: RunFlags,
@@ -187,7 +215,7 @@ async function runFleet(
       out.write("note: an ESP8266 reads either adc or vdd (adc.force_init_mode), so every vdd read fails with an event; e.g. --sensors temperature,humidity,adc\n");
     }
     const log = new FleetLog({ level: flags.logLevel, verbose: flags.verbose === true, print: (line) => view.print(line) });
-    runner = new LuaFleet({ ...fleetOptions, heapKb, log: (id, level, text) => log.write(id, level, text) });
+    runner = new LuaFleet({ ...fleetOptions, heapKb, log: maskingLog(target, log) });
   } else if (workers > 1) {
     runner = new WorkerFleet(fleetOptions, workers, { level: flags.logLevel, verbose: flags.verbose === true, print: (line) => view.print(line) });
   } else {
@@ -229,7 +257,7 @@ async function runFleet(
     await stopSignal;
   } catch (error) {
     view.close();
-    throw new CliError(`the fleet could not start: ${(error as Error).message}`);
+    throw new CliError(redact(`the fleet could not start: ${(error as Error).message}`, secretsOf(target)));
   } finally {
     clearInterval(progress);
     clearInterval(ticker);
@@ -273,6 +301,9 @@ function checkEngineFlags(flags: RunFlags): void {
   }
   if (flags.ca !== undefined) {
     refused.push("--ca (a virtual device, like NodeMCU without tls.cert.verify, does not check the broker's certificate)");
+  }
+  if (flags.cert !== undefined || flags.key !== undefined) {
+    refused.push("--cert/--key (a virtual device, like NodeMCU's tls module here, sends no client certificate)");
   }
   if (refused.length > 0) {
     throw new CliError(`--engine lua does not support ${refused.join("; ")}`, 2);

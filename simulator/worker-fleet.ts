@@ -40,7 +40,13 @@ export class WorkerFleet {
       await NodeStorage.wipe(this.options.stateDir);
     }
     const ranges = splitRange(this.options.first, this.options.count, this.workerCount);
-    const { ca, ...broker } = this.options.broker;
+    // Buffers do not survive the JSON channel: the TLS material (and the logins, plain objects) travel as text.
+    const { ca, cert, key, ...broker } = this.options.broker;
+    const tls = {
+      ...(ca !== undefined ? { caBase64: ca.toString("base64") } : {}),
+      ...(cert !== undefined ? { certBase64: cert.toString("base64") } : {}),
+      ...(key !== undefined ? { keyBase64: key.toString("base64") } : {}),
+    };
     const started: Promise<void>[] = [];
     for (const [i, range] of ranges.entries()) {
       const label = `worker ${i + 1} (${nodeId(range.first)}…${nodeId(range.first + range.count - 1)})`;
@@ -79,7 +85,7 @@ export class WorkerFleet {
       );
       const options: WorkerFleetOptions = {
         ...this.options,
-        broker: { ...broker, ...(ca !== undefined ? { caBase64: ca.toString("base64") } : {}) },
+        broker: { ...broker, ...tls },
         first: range.first,
         count: range.count,
         logLevel: this.logging.level,

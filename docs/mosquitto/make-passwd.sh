@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Random MQTT passwords for the nodes and operators of an espfleet fleet.
+#
+#   make-passwd.sh [--nodes N | --ids id1,id2] [--operator NAME] [--out DIR] [--show]
+#
+# Writes
+#   DIR/credentials  plain "user:password" lines, mode 600: for `espfleet run
+#                    --credentials`, `espfleet config/watch --credentials` and
+#                    flashing real nodes (mqtt_user / mqtt_password)
+#   DIR/passwd       the same users with hashed passwords (mosquitto_passwd -U),
+#                    mode 640: mosquitto's password_file
+#
+# Users named now get a new random password (that is how a password is
+# rotated); every other user already in DIR/credentials or DIR/passwd is kept
+# as it is (that is how a node is added). Passwords are never printed unless
+# --show is given.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: make-passwd.sh [--nodes N | --ids id1,id2] [--operator NAME] [--out DIR] [--show]
+
+  --nodes N         nodes node-0001 ... node-N (the ids `espfleet run` uses)
+  --ids a,b,c       these node ids (letters, digits, ".", "_", "-"; at most 32 characters)
+  --operator NAME   an operator user (the acl file must list it; "operator" is)
+  --out DIR         where to write passwd and credentials (default: the current directory)
+  --show            also print the new "user:password" lines (default: never print a password)
+
+Users named get a new random password; users already in DIR are kept.
+EOF
+}
+
+fail() {
+  echo "make-passwd.sh: $*" >&2
+  exit 2
+}
+
+nodes=""
+ids=""
+operators=()
+out="."
+show=false
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --nodes) [[ $# -ge 2 ]] || fail "--nodes needs a count, e.g. --nodes 10"; nodes="$2"; shift 2 ;;
+    --ids) [[ $# -ge 2 ]] || fail "--ids needs a comma list, e.g. --ids node-0001,node-0002"; ids="$2"; shift 2 ;;
+    --operator) [[ $# -ge 2 ]] || fail "--operator needs a user name, e.g. --operator operator"; operators+=("$2"); shift 2 ;;
+    --out) [[ $# -ge 2 ]] || fail "--out needs a directory"; out="$2"; shift 2 ;;
+    --show) show=true; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; fail "unknown argument \"$1\"" ;;
+  esac
+done
+
+command -v openssl >/dev/null || fail "openssl not found; install it (apt-get install openssl)"
+command -v mosquitto_passwd >/dev/null || fail "mosquitto_passwd not found; install mosquitto (apt-get install mosquitto)"
+[[ -z "$nodes" || -z "$ids" ]] || fail "give either --nodes N or --ids a,b,c, not both"
+
+users=()
+if [[ -n "$nodes" ]]; then
+  [[ "$nodes" =~ ^[0-9]+$ && "$nodes" -ge 1 && "$nodes" -le 1000000 ]] || fail "--nodes must be a whole number from 1 to 1000000; got \"$nodes\""
+  for ((n = 1; n <= nodes; n++)); do
+    users+=("$(printf 'node-%04d' "$n")")
+  done
+fi
+if [[ -n "$ids" ]]; then
+  IFS=',' read -r -a listed <<<"$ids"
+  for id in "${listed[@]}"; do
+    [[ -n "$id" ]] && users+=("$id")
+  done
+fi
+for op in "${operators[@]}"; do
+  users+=("$op")
+done
+[[ ${#users[@]} -gt 0 ]] || { usage >&2; fail "name at least one user: --nodes N, --ids a,b or --operator NAME"; }
+
+# Names end up in topics (%u in the acl) and in node configs (node_id: 32 characters).
+for user in "${users[@]}"; do
+  [[ "$user" =~ ^[A-Za-z0-9._-]{1,32}$ ]] || fail "user name \"$user\" must be 1-32 letters, digits, \".\", \"_\" or \"-\" (it becomes a topic level)"
+done
+duplicate="$(printf '%s\n' "${users[@]}" | sort | uniq -d | head -n 1)"
+[[ -z "$duplicate" ]] || fail "\"$duplicate\" is named twice (a node and an operator need different names)"
+
+mkdir -p "$out" || fail "cannot create $out"
+# Everything created from here on is private to this user.
+umask 077
+credentials="$out/credentials"
+passwd="$out/passwd"
+work="$(mktemp -d "${TMPDIR:-/tmp}/make-passwd.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+# 18 random bytes in base64 without the symbols: 20+ letters and digits, safe
+# in JSON, shells and URLs, well inside the node's 64-character limit.
+random_password() {
+  local password=""
+  while [[ ${#password} -lt 20 ]]; do
+    password="$(openssl rand -base64 18 | tr -dc 'A-Za-z0-9')"
+  done
+  printf '%s' "$password"
+}
+
+declare -A renewed=()
+for user in "${users[@]}"; do
+  renewed["$user"]=1
+done
+
+# Kept users first, in their old order, then the new and renewed ones.
+: >"$work/credentials"
+if [[ -f "$credentials" ]]; then
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    [[ -z "$line" || "$line" == \#* ]] && continue
+    user="${line%%:*}"
+    [[ -n "${renewed[$user]:-}" ]] || printf '%s\n' "$line" >>"$work/credentials"
+  done <"$credentials"
+fi
+: >"$work/shown"
+for user in "${users[@]}"; do
+  line="$user:$(random_password)"
+  printf '%s\n' "$line" >>"$work/credentials"
+  printf '%s\n' "$line" >>"$work/shown"
+done
+
+# mosquitto_passwd -U hashes a file of plain user:password lines in place.
+cp "$work/credentials" "$work/passwd"
+mosquitto_passwd -U "$work/passwd" >/dev/null || fail "mosquitto_passwd -U failed"
+# Users in an old passwd but not in credentials (added by hand) are kept, hashed as they are.
+if [[ -f "$passwd" ]]; then
+  declare -A known=()
+  while IFS= read -r line; do
+    known["${line%%:*}"]=1
+  done <"$work/credentials"
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    [[ -z "$line" ]] && continue
+    [[ -n "${known[${line%%:*}]:-}" ]] || printf '%s\n' "$line" >>"$work/passwd"
+  done <"$passwd"
+fi
+
+install -m 600 "$work/credentials" "$credentials"
+# 640: mosquitto reads it through its group (chown root:mosquitto after copying).
+install -m 640 "$work/passwd" "$passwd"
+
+total=$(grep -c . "$credentials" || true)
+echo "wrote $passwd (hashed, for mosquitto's password_file) and $credentials (plain, mode 600): ${#users[@]} new or renewed, $total users in all"
+if $show; then
+  cat "$work/shown"
+fi

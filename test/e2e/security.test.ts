@@ -1,0 +1,307 @@
+/**
+ * Security on the broker side, against a real mosquitto running the
+ * repository's docs/mosquitto/mosquitto.conf and acl (paths and ports
+ * rewritten only), passwords made by docs/mosquitto/make-passwd.sh, and a
+ * throwaway CA: anonymous clients refused; a node confined to its own topics
+ * (it cannot change the fleet's config nor publish in another node's name);
+ * TLS with clear errors; client certificates; and no password or key
+ * material in anything the commands print.
+ */
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt, { type MqttClient } from "mqtt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BrokerTarget, connectClient, parseBrokerTarget } from "../../simulator/broker-target";
+import { brokerFromFlags } from "../../simulator/cli-options";
+import { Fleet } from "../../simulator/fleet";
+import { applyFleetLogins } from "../../simulator/fleet-logins";
+import { DOCS_DIR, DocsMosquitto } from "./support/docs-mosquitto";
+import { until } from "./support/observer";
+import { type KeyPair, TestPki } from "./support/pki";
+import { CliRun, runCli } from "./support/cli-process";
+
+const PREFIX = "espfleet";
+
+interface Ack {
+  id: string;
+  req?: string;
+  result: string;
+  config?: { interval_ms?: number };
+}
+
+/** user -> password from make-passwd.sh's credentials file (read here without espfleet's parser). */
+function readCredentials(file: string): Record<string, string> {
+  const lines = readFileSync(file, "utf8").trim().split("\n");
+  return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1)]));
+}
+
+/** Connect a raw client (no espfleet code in between) to a listener. */
+function raw(url: string, options: mqtt.IClientOptions): Promise<MqttClient> {
+  return mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 10_000, protocolVersion: 4, ...options });
+}
+
+/** The message of the error a promise rejects with ("" when it resolves). */
+async function failureOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    const value = await promise;
+    if (value !== null && typeof value === "object" && "endAsync" in value) {
+      await (value as MqttClient).endAsync();
+    }
+    return "";
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", () => {
+  let pki: TestPki;
+  let ca: KeyPair;
+  let otherCa: KeyPair;
+  let clientCert: KeyPair;
+  let strangerCert: KeyPair;
+  let passwords: Record<string, string>;
+  let credentials: string;
+  let broker: DocsMosquitto;
+  let expiredBroker: DocsMosquitto;
+  let certBroker: DocsMosquitto;
+  let makePasswdOutput: string;
+  const work = mkdtempSync(join(tmpdir(), "espfleet-security-"));
+
+  beforeAll(async () => {
+    pki = new TestPki();
+    ca = pki.ca("ca");
+    otherCa = pki.ca("other");
+    const server = pki.server("server", ca, { altNames: ["IP:127.0.0.1"] });
+    const expired = pki.server("expired", ca, { altNames: ["IP:127.0.0.1"], expired: true });
+    clientCert = pki.client("client", ca);
+    strangerCert = pki.client("stranger", otherCa);
+    makePasswdOutput = execFileSync(join(DOCS_DIR, "make-passwd.sh"), ["--nodes", "3", "--operator", "operator", "--out", work], { encoding: "utf8" });
+    credentials = join(work, "credentials");
+    passwords = readCredentials(credentials);
+    const passwd = join(work, "passwd");
+    const started = await Promise.allSettled([
+      DocsMosquitto.start({ ca: ca.cert, cert: server.cert, key: server.key, passwd }),
+      DocsMosquitto.start({ ca: ca.cert, cert: expired.cert, key: expired.key, passwd }),
+      DocsMosquitto.start({ ca: ca.cert, cert: server.cert, key: server.key, passwd, requireCertificate: true }),
+    ]);
+    const brokers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed !== undefined) {
+      await Promise.all(brokers.map((b) => b.close()));
+      throw failed.reason;
+    }
+    [broker, expiredBroker, certBroker] = brokers;
+  });
+
+  afterAll(async () => {
+    await Promise.all([broker?.close(), expiredBroker?.close(), certBroker?.close()]);
+    pki?.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  const plainUrl = (): string => `mqtt://127.0.0.1:${broker.plainPort}`;
+  const tlsUrl = (b: DocsMosquitto = broker, host = "127.0.0.1"): string => `mqtts://${host}:${b.tlsPort}`;
+  const login = (user: string): mqtt.IClientOptions => ({ username: user, password: passwords[user] });
+
+  it("make-passwd.sh writes a private plain credentials file and a hashed passwd, printing no password", () => {
+    expect(Object.keys(passwords).sort()).toEqual(["node-0001", "node-0002", "node-0003", "operator"]);
+    expect(statSync(credentials).mode & 0o777).toBe(0o600);
+    expect(statSync(join(work, "passwd")).mode & 0o077).toBe(0o040);
+    const passwd = readFileSync(join(work, "passwd"), "utf8");
+    for (const [user, password] of Object.entries(passwords)) {
+      expect(password.length).toBeGreaterThanOrEqual(20);
+      expect(passwd).toMatch(new RegExp(`^${user}:\\$7\\$`, "m"));
+      expect(passwd).not.toContain(password);
+      expect(makePasswdOutput).not.toContain(password);
+    }
+  });
+
+  it("make-passwd.sh adds a node and rotates a password, keeping every other user", () => {
+    const dir = join(work, "rotate");
+    mkdirSync(dir);
+    copyFileSync(credentials, join(dir, "credentials"));
+    copyFileSync(join(work, "passwd"), join(dir, "passwd"));
+    execFileSync(join(DOCS_DIR, "make-passwd.sh"), ["--ids", "node-0002,node-0004", "--out", dir]);
+    const after = readCredentials(join(dir, "credentials"));
+    expect(Object.keys(after).sort()).toEqual(["node-0001", "node-0002", "node-0003", "node-0004", "operator"]);
+    expect(after["node-0002"]).not.toBe(passwords["node-0002"]);
+    expect([after["node-0001"], after["node-0003"], after.operator]).toEqual([passwords["node-0001"], passwords["node-0003"], passwords.operator]);
+    const hashed = readFileSync(join(dir, "passwd"), "utf8").trim().split("\n");
+    expect(hashed.map((line) => line.slice(0, line.indexOf(":"))).sort()).toEqual(Object.keys(after).sort());
+  });
+
+  it("refuses anonymous clients and wrong passwords, on both listeners", async () => {
+    expect(await failureOf(raw(plainUrl(), { clientId: "anon-plain" }))).toMatch(/Not authorized/i);
+    expect(await failureOf(raw(tlsUrl(), { clientId: "anon-tls", ca: readFileSync(ca.cert) }))).toMatch(/Not authorized/i);
+    expect(await failureOf(raw(plainUrl(), { clientId: "wrong-pw", username: "node-0001", password: passwords["node-0002"] }))).toMatch(/Not authorized/i);
+    const advice = await failureOf(connectClient(brokerFromFlags({ broker: plainUrl() }, {}), "anon-espfleet"));
+    expect(advice).toContain("does not accept anonymous clients: pass --username and --password");
+    const client = await raw(plainUrl(), { clientId: "operator-ok", ...login("operator") });
+    await client.endAsync();
+  });
+
+  it("lets only the operator change the fleet's config: a node's credentials reach no node", { timeout: 45_000 }, async () => {
+    const target = parseBrokerTarget({ broker: plainUrl() });
+    applyFleetLogins(target, { user: "node-{id}", credentials }, { first: 1, count: 3 }, {});
+    const fleet = new Fleet({
+      broker: target,
+      first: 1,
+      count: 3,
+      stateDir: join(work, "acl-fleet"),
+      fresh: true,
+      seed: 7,
+      initial: { interval_ms: 500 },
+      fixed: { topic_prefix: PREFIX },
+      connectRate: 100,
+    });
+    const operator = await raw(plainUrl(), { clientId: "acl-operator", ...login("operator") });
+    const acks: Ack[] = [];
+    operator.on("message", (topic, payload) => {
+      if (topic.startsWith(`${PREFIX}/config_ack/`)) {
+        acks.push(JSON.parse(payload.toString()) as Ack);
+      }
+    });
+    await operator.subscribeAsync(`${PREFIX}/config_ack/+`, { qos: 1 });
+    const intruder = await raw(plainUrl(), { clientId: "acl-intruder", ...login("node-0001") });
+    const acksFor = (req: string): Ack[] => acks.filter((a) => a.req === req);
+    try {
+      await fleet.start();
+      await until(() => fleet.counters.connected === 3, 20_000, "3 nodes connected with their own credentials");
+
+      // node-0001's login publishes a change for every node; mosquitto acks and drops it.
+      await intruder.publishAsync(`${PREFIX}/config_change`, JSON.stringify({ interval_ms: 2000, req: "intruder" }), { qos: 1 });
+      // Published after the intruder's was handled: had that one been delivered, each node would have seen it first.
+      await operator.publishAsync(`${PREFIX}/config_change`, JSON.stringify({ req: "query-1" }), { qos: 1 });
+      await until(() => acksFor("query-1").length === 3, 15_000, "3 answers to the operator's query");
+      expect(acksFor("intruder")).toEqual([]);
+      expect(acksFor("query-1").map((a) => a.config?.interval_ms)).toEqual([500, 500, 500]);
+
+      await operator.publishAsync(`${PREFIX}/config_change`, JSON.stringify({ interval_ms: 1500, req: "operator-1" }), { qos: 1 });
+      await until(() => acksFor("operator-1").length === 3, 15_000, "3 acks of the operator's change");
+      expect(acksFor("operator-1").map((a) => a.result)).toEqual(["applied", "applied", "applied"]);
+      expect(fleet.nodes.map((n) => n.core.settings().interval_ms)).toEqual([1500, 1500, 1500]);
+      expect(acksFor("intruder")).toEqual([]);
+    } finally {
+      await fleet.stop();
+      await Promise.all([operator.endAsync(), intruder.endAsync()]);
+    }
+  });
+
+  it("keeps a node to its own topics: it cannot publish as another node nor read the fleet's readings", async () => {
+    const operator = await raw(plainUrl(), { clientId: "own-operator", ...login("operator") });
+    const seenByOperator: string[] = [];
+    operator.on("message", (topic, payload) => seenByOperator.push(`${topic} ${payload.toString()}`));
+    await operator.subscribeAsync([`${PREFIX}/sensor_data/+`, `${PREFIX}/status/+`], { qos: 1 });
+    const snoop = await raw(plainUrl(), { clientId: "own-snoop", ...login("node-0003") });
+    const seenBySnoop: string[] = [];
+    snoop.on("message", (topic) => seenBySnoop.push(topic));
+    await snoop.subscribeAsync(`${PREFIX}/sensor_data/+`, { qos: 1 });
+    const node2 = await raw(plainUrl(), { clientId: "own-node-0002", ...login("node-0002") });
+    try {
+      const forged = JSON.stringify({ id: "node-0003", seq: 999_999, boot: 1, up: 1, temperature: 99, marker: "forged" });
+      await node2.publishAsync(`${PREFIX}/sensor_data/node-0003`, forged, { qos: 1 });
+      await node2.publishAsync(`${PREFIX}/status/node-0003`, JSON.stringify({ id: "node-0003", state: "offline", marker: "forged" }), { qos: 1, retain: true });
+      await node2.publishAsync(`${PREFIX}/sensor_data/node-0002`, JSON.stringify({ id: "node-0002", seq: 1, boot: 1, up: 1, marker: "own" }), { qos: 1 });
+      await until(() => seenByOperator.some((m) => m.includes('"own"')), 10_000, "node-0002's reading on its own topic");
+      expect(seenByOperator.filter((m) => m.includes("forged"))).toEqual([]);
+      expect(seenBySnoop).toEqual([]);
+    } finally {
+      await Promise.all([operator.endAsync(), snoop.endAsync(), node2.endAsync()]);
+    }
+  });
+
+  it("connects over TLS with the broker's CA, and says clearly why it cannot otherwise", async () => {
+    const operator = { username: "operator", password: passwords.operator };
+    const connectWith = (flags: Parameters<typeof brokerFromFlags>[0]): Promise<string> => failureOf(connectClient(brokerFromFlags({ ...operator, ...flags }, {}), `tls-${Math.random().toString(36).slice(2, 10)}`));
+
+    expect(await connectWith({ broker: tlsUrl(), ca: ca.cert })).toBe("");
+    expect(await connectWith({ broker: tlsUrl() })).toMatch(/cannot verify the broker's certificate.*no CA this host trusts signed it; pass the broker's CA certificate with --ca/);
+    expect(await connectWith({ broker: tlsUrl(), ca: otherCa.cert })).toContain(`the CA in --ca ${otherCa.cert} did not sign it; pass the broker's CA certificate with --ca`);
+    expect(await connectWith({ broker: tlsUrl(expiredBroker), ca: ca.cert })).toContain("the broker's certificate expired on 2020-01-02 00:00:00 UTC; renew it");
+    expect(await connectWith({ broker: tlsUrl(broker, "localhost"), ca: ca.cert })).toContain(
+      "the certificate is for 127.0.0.1, not localhost; connect by a name it lists or reissue it",
+    );
+  });
+
+  it("sends a client certificate when the broker requires one, and explains a missing or refused one", { timeout: 45_000 }, async () => {
+    const operator = { username: "operator", password: passwords.operator, broker: tlsUrl(certBroker), ca: ca.cert };
+    const connectWith = (flags: { cert?: string; key?: string }): Promise<string> =>
+      failureOf(connectClient(brokerFromFlags({ ...operator, ...flags }, {}), `cc-${Math.random().toString(36).slice(2, 10)}`));
+
+    expect(await connectWith({})).toContain("the broker requires a client certificate; pass --cert <file.pem> and --key <file.pem>");
+    expect(await connectWith({ cert: strangerCert.cert, key: strangerCert.key })).toContain(`the broker rejected the client certificate --cert ${strangerCert.cert}`);
+    expect(await connectWith({ cert: clientCert.cert, key: clientCert.key })).toBe("");
+    expect(() => brokerFromFlags({ ...operator, cert: clientCert.cert, key: strangerCert.key }, {})).toThrow(/do not belong together/);
+
+    // Simulated nodes present the certificate too.
+    const target: BrokerTarget = brokerFromFlags({ broker: tlsUrl(certBroker), ca: ca.cert, cert: clientCert.cert, key: clientCert.key }, {});
+    applyFleetLogins(target, { user: "node-{id}", credentials }, { first: 1, count: 2 }, {});
+    const fleet = new Fleet({ broker: target, first: 1, count: 2, stateDir: join(work, "cert-fleet"), fresh: true, seed: 3, fixed: { topic_prefix: PREFIX }, connectRate: 100 });
+    try {
+      await fleet.start();
+      await until(() => fleet.counters.connected === 2, 20_000, "2 nodes connected with a client certificate");
+    } finally {
+      await fleet.stop();
+    }
+  });
+
+  it("runs, watches and configures a fleet over mqtts with per-node logins, never printing a password or a key", { timeout: 60_000 }, async () => {
+    const stateDir = join(work, "cli-state");
+    const tls = ["--broker", tlsUrl(), "--ca", ca.cert, "--prefix", PREFIX];
+    const run = CliRun.start(["run", ...tls, "--user", "node-{id}", "--credentials", credentials, "--nodes", "3", "--interval", "500ms", "--state-dir", stateDir, "--fresh", "--verbose", "--log-level", "info", "--connect-rate", "100/s"]);
+    const watch = CliRun.start(["watch", ...tls, "--username", "operator", "--credentials", credentials, "--lines", "--duration", "45s"]);
+    let results: { code: number | null; out: string }[];
+    try {
+      await until(() => /node-0001 info: mqtt connected/.test(run.out) && /node-0003 info: mqtt connected/.test(run.out), 40_000, "the run's nodes connected");
+      await until(() => /node-0003/.test(watch.out), 20_000, "watch shows node-0003");
+      const operatorEnv = { MQTT_USERNAME: "operator", MQTT_PASSWORD: passwords.operator };
+      results = await Promise.all([
+        runCli(["config", ...tls, "--all", "--expect", "3", "--interval", "2s", "--timeout", "20s"], operatorEnv),
+        // A wrong password, a password inside a URL that does not parse, and a fleet larger than the credentials.
+        runCli(["config", ...tls, "--username", "operator", "--password", "Wr0ngPassw0rdXYZ", "--all", "--timeout", "2s"]),
+        runCli(["run", "--broker", `mqtt://node-0001:${passwords["node-0001"]}@bad host:1883`, "--nodes", "1"]),
+        runCli(["run", ...tls, "--user", "node-{id}", "--credentials", credentials, "--nodes", "5", "--state-dir", join(work, "unused")]),
+      ]);
+    } finally {
+      await Promise.all([run.interrupt(), watch.interrupt()]);
+    }
+    const [config, wrongPassword, badUrl, missing] = results;
+    expect(config.code, config.out).toBe(0);
+    expect(config.out).toMatch(/applied by 3/);
+    expect(run.out).toContain("nodes log in as node-{id}");
+    expect(wrongPassword.out).toContain('refused the login of user "operator"');
+    expect(badUrl.out).toContain("mqtt://node-0001:***@bad host:1883");
+    expect(missing.code).toBe(2);
+    expect(missing.out).toMatch(/2 of 5 nodes have no password in --credentials .*: no user "node-0004", "node-0005"/);
+    expect(missing.out).not.toContain("starting");
+
+    const outputs = { run: run.out, watch: watch.out, config: config.out, wrongPassword: wrongPassword.out, badUrl: badUrl.out, missing: missing.out };
+    const secrets = [...Object.values(passwords), "Wr0ngPassw0rdXYZ"];
+    const keyLines = [ca.key, clientCert.key, strangerCert.key].flatMap((file) =>
+      readFileSync(file, "utf8")
+        .split("\n")
+        .filter((line) => line.length > 40 && !line.startsWith("-----")),
+    );
+    for (const [name, text] of Object.entries(outputs)) {
+      for (const secret of secrets) {
+        expect(text.includes(secret), `${name} output shows a password`).toBe(false);
+      }
+      expect(text, `${name} output`).not.toContain("PRIVATE KEY");
+      expect(keyLines.some((line) => text.includes(line)), `${name} output shows key material`).toBe(false);
+    }
+
+    // The node files hold each node's own login (as a flashed node would) and only its owner may read them.
+    const nodeDirs = readdirSync(stateDir).sort();
+    expect(nodeDirs).toEqual(["node-0001", "node-0002", "node-0003"]);
+    for (const id of nodeDirs) {
+      expect(statSync(join(stateDir, id)).mode & 0o077).toBe(0);
+      const file = join(stateDir, id, "config.json");
+      expect(statSync(file).mode & 0o077).toBe(0);
+      const stored = JSON.parse(readFileSync(file, "utf8")) as { mqtt_user: string; mqtt_password: string };
+      expect(stored.mqtt_user).toBe(id);
+      expect(stored.mqtt_password).toBe(passwords[id]);
+    }
+  });
+});
