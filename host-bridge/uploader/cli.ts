@@ -1,0 +1,180 @@
+/**
+ * `espfleet upload | fsinfo | remove | mkfs | reset`: nodemcu-tool's file
+ * commands over this project's uploader. Every command opens the port,
+ * brings the board to a clean prompt, does its job and closes the port;
+ * errors print one line with advice and exit 1.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { MultiBar, Presets } from "cli-progress";
+import type { Command } from "commander";
+import { openSerialPort } from "../serial/open-port";
+import { DEFAULT_DIST_DIR, DEVICE_FILES, requiredModules } from "./dist-files";
+import { NodeMcuRepl } from "./repl";
+import { Uploader, type UploadFile, type UploadProgress } from "./uploader";
+
+interface PortOptions {
+  port: string;
+  baud: string;
+  timeoutMs: string;
+  verbose?: boolean;
+}
+
+function say(command: string, line: string): void {
+  process.stderr.write(`espfleet ${command}: ${line}\n`);
+}
+
+function positiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new Error(`${flag} ${text}: give a whole number > 0`);
+  }
+  return n;
+}
+
+/** Opens the port, attaches to the prompt, runs `job`, always closes the port; errors become one line and exit code 1. */
+async function withBoard(command: string, opts: PortOptions, job: (uploader: Uploader, repl: NodeMcuRepl) => Promise<void>): Promise<void> {
+  let repl: NodeMcuRepl | undefined;
+  try {
+    const port = await openSerialPort(opts.port, positiveInt("--baud", opts.baud));
+    try {
+      repl = await NodeMcuRepl.attach(port, {
+        timeoutMs: positiveInt("--timeout-ms", opts.timeoutMs),
+        ...(opts.verbose === true ? { log: (line: string) => say(command, `device: ${line}`) } : {}),
+      });
+    } catch (err) {
+      port.close();
+      throw err;
+    }
+    await job(new Uploader(repl), repl);
+  } catch (err) {
+    say(command, (err as Error).message.split("\n")[0] as string);
+    process.exitCode = 1;
+  } finally {
+    await repl?.close();
+  }
+}
+
+function readLocalFiles(paths: string[]): UploadFile[] {
+  return paths.map((path) => {
+    if (!existsSync(path)) {
+      throw new Error(`${path} does not exist; build the firmware (npm run build:firmware) or check the path`);
+    }
+    return { name: basename(path), data: readFileSync(path) };
+  });
+}
+
+/** One bar per file and one overall on a terminal; a line per finished file otherwise. */
+function progressReporter(files: UploadFile[]): { onProgress: (p: UploadProgress) => void; stop: () => void } {
+  const total = files.reduce((n, f) => n + f.data.length, 0);
+  if (process.stderr.isTTY !== true) {
+    return {
+      onProgress: (p) => {
+        if (p.fileBytes === p.fileTotal) {
+          say("upload", `${p.file}: ${p.fileTotal} bytes sent (${p.bytes}/${p.total})`);
+        }
+      },
+      stop: () => undefined,
+    };
+  }
+  const bars = new MultiBar({ format: " {name} [{bar}] {percentage}% {value}/{total} B", hideCursor: true, stream: process.stderr }, Presets.shades_classic);
+  const overall = bars.create(total, 0, { name: "all".padEnd(14) });
+  const perFile = new Map(files.map((f) => [f.name, bars.create(f.data.length, 0, { name: f.name.padEnd(14) })]));
+  return {
+    onProgress: (p) => {
+      perFile.get(p.file)?.update(p.fileBytes);
+      overall.update(p.bytes);
+    },
+    stop: () => bars.stop(),
+  };
+}
+
+function portOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption("--port <path>", "serial port of the board, e.g. /dev/ttyUSB0")
+    .option("--baud <rate>", "baud rate of the NodeMCU console, in bit/s", "115200")
+    .option("--timeout-ms <ms>", "how long to wait for each answer of the board, in ms", "3000")
+    .option("--verbose", "print what the board says besides answers (app logs, boot messages)");
+}
+
+export function registerUploadCommands(program: Command): void {
+  portOptions(program.command("upload"))
+    .description(
+      `upload files to the board's flash (each written to a temporary name, verified by size and SHA-256, then renamed over the old one); default: ${DEVICE_FILES.join(", ")} of --dist`,
+    )
+    .argument("[files...]", "local files; uploaded under their base name")
+    .option("--dist <dir>", "firmware build folder used when no files are given", DEFAULT_DIST_DIR)
+    .option("--compile", "node.compile every uploaded .lua file except init.lua to .lc on the board (the .lua stays)")
+    .action(async (paths: string[], opts: PortOptions & { dist: string; compile?: boolean }) => {
+      await withBoard("upload", opts, async (uploader) => {
+        const defaults = paths.length === 0;
+        const files = readLocalFiles(defaults ? DEVICE_FILES.map((n) => join(opts.dist, n)) : paths);
+        if (defaults) {
+          const missing = await uploader.missingModules(requiredModules(opts.dist));
+          if (missing.length > 0) {
+            say("upload", `warning: the board's NodeMCU build lacks ${missing.join(", ")}; the app will fail until you flash a build with them`);
+          }
+        }
+        const progress = progressReporter(files);
+        try {
+          const result = await uploader.upload(files, { compile: opts.compile === true, onProgress: progress.onProgress });
+          progress.stop();
+          const rate = Math.round(result.bytes / Math.max(result.ms / 1000, 0.001));
+          say("upload", `${files.length} file(s), ${result.bytes} bytes in ${(result.ms / 1000).toFixed(1)} s (${rate} B/s), verified by ${result.verified}`);
+        } finally {
+          progress.stop();
+        }
+      });
+    });
+
+  portOptions(program.command("fsinfo"))
+    .description("list the files on the board's flash with their sizes, and the free space")
+    .action(async (opts: PortOptions) => {
+      await withBoard("fsinfo", opts, async (uploader) => {
+        const files = await uploader.list();
+        const info = await uploader.fsInfo();
+        const width = Math.max(4, ...files.map((f) => f.name.length));
+        for (const f of files) {
+          process.stdout.write(`${f.name.padEnd(width)}  ${String(f.size).padStart(8)} B\n`);
+        }
+        process.stdout.write(`${files.length} file(s); used ${info.used} B, free ${info.remaining} B of ${info.total} B\n`);
+      });
+    });
+
+  portOptions(program.command("remove"))
+    .description("remove files from the board's flash")
+    .argument("<names...>", "file names on the board")
+    .action(async (names: string[], opts: PortOptions) => {
+      await withBoard("remove", opts, async (uploader) => {
+        for (const name of names) {
+          await uploader.remove(name);
+          say("remove", `removed ${name}`);
+        }
+      });
+    });
+
+  portOptions(program.command("mkfs"))
+    .description("format the board's flash file system: every file is lost")
+    .option("--yes", "confirm: really erase every file")
+    .action(async (opts: PortOptions & { yes?: boolean }) => {
+      if (opts.yes !== true) {
+        say("mkfs", "formatting erases every file on the board; run again with --yes to confirm");
+        process.exitCode = 1;
+        return;
+      }
+      await withBoard("mkfs", opts, async (uploader) => {
+        await uploader.format();
+        const info = await uploader.fsInfo();
+        say("mkfs", `formatted; ${info.remaining} B free`);
+      });
+    });
+
+  portOptions(program.command("reset"))
+    .description("restart the board (node.restart()) and wait until it is back at its prompt")
+    .action(async (opts: PortOptions) => {
+      await withBoard("reset", opts, async (uploader) => {
+        await uploader.restart();
+        say("reset", "the board restarted and answers at its prompt");
+      });
+    });
+}
