@@ -1,0 +1,75 @@
+/**
+ * The local settings file (`espfleet.local.env` at the repository root,
+ * git-ignored, or `--env-file`): KEY=VALUE lines with the same names as the
+ * environment variables.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { CliError } from "../../simulator/cli-error";
+import { DEFAULT_ENV_FILE, OTHER_ENV_KEYS, SETTINGS } from "./settings";
+
+/** The untracked settings file at the repository's root (.gitignore lists it). */
+export const DEFAULT_ENV_PATH = resolve(import.meta.dirname, "..", "..", DEFAULT_ENV_FILE);
+
+export interface EnvFile {
+  values: Record<string, string>;
+  /** Keys the file sets that espfleet does not know (a typo?). */
+  unknown: string[];
+}
+
+/**
+ * Parse KEY=VALUE lines: `#` comments, blank lines, an optional `export `,
+ * values optionally in single or double quotes (kept verbatim inside).
+ * Throws with the line number on anything else.
+ */
+export function parseEnvFile(text: string, name: string): EnvFile {
+  const values: Record<string, string> = {};
+  const unknown: string[] = [];
+  const known = new Set([...SETTINGS.map((s) => s.env), ...OTHER_ENV_KEYS]);
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) {
+      return;
+    }
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (m === null) {
+      // Never quote the line: it may hold a password.
+      throw new Error(`${name} line ${index + 1} is not KEY=VALUE; write e.g. WIFI_SSID=mynetwork (one per line, # for comments)`);
+    }
+    const key = m[1] as string;
+    let value = m[2] as string;
+    const quoted = /^(["'])(.*)\1$/.exec(value);
+    if (quoted !== null) {
+      value = quoted[2] as string;
+    }
+    values[key] = value;
+    if (!known.has(key)) {
+      unknown.push(key);
+    }
+  });
+  return { values, unknown };
+}
+
+/**
+ * The values of `explicitPath` (which must exist), or of the default file
+ * when there is one. Unknown keys are reported through `log` (a typo?).
+ */
+export function readEnvFile(explicitPath: string | undefined, log: (line: string) => void): Record<string, string> {
+  const path = explicitPath ?? DEFAULT_ENV_PATH;
+  if (!existsSync(path)) {
+    if (explicitPath !== undefined) {
+      throw new CliError(`--env-file ${path}: no such file; create it with KEY=VALUE lines (WIFI_SSID=..., MQTT_URL=...)`, 2);
+    }
+    return {};
+  }
+  let parsed: EnvFile;
+  try {
+    parsed = parseEnvFile(readFileSync(path, "utf8"), path);
+  } catch (error) {
+    throw new CliError((error as Error).message, 2);
+  }
+  if (parsed.unknown.length > 0) {
+    log(`${path}: ignoring ${parsed.unknown.join(", ")} (not a setting of espfleet flash; a typo?)`);
+  }
+  return parsed.values;
+}

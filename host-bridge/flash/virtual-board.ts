@@ -1,0 +1,81 @@
+/**
+ * `espfleet flash --virtual`: a virtual ESP8266 (device/) on a
+ * pseudo-terminal in this process, with an empty flash to upload to, and an
+ * embedded MQTT broker when no broker was named. Everything is removed on
+ * stop().
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Pty } from "../../device/pty";
+import { VirtualDevice } from "../../device/virtual-device";
+import { startEmbeddedBroker, type EmbeddedBroker } from "../../simulator/embedded-broker";
+import { CliError } from "../../simulator/cli-error";
+
+/** Today's firmware needs more than a stock 40 KB heap without LFS (README, Benchmarks); as `run --engine lua`. */
+export const VIRTUAL_HEAP_KB = 96;
+/** The embedded broker's port when free (so `espfleet watch` finds it), else any free one. */
+const EMBEDDED_PORT = 1883;
+
+export interface VirtualBoard {
+  /** The serial port to upload to (a link to /dev/pts/N). */
+  portPath: string;
+  /** The embedded broker's URL, when this board started one. */
+  embeddedBrokerUrl: string | undefined;
+  device: VirtualDevice;
+  stop(): Promise<void>;
+}
+
+export interface VirtualBoardOptions {
+  heapKb: number;
+  /** The pty paces the board's output like a UART at this many bit/s (0 = unpaced); default 115200. */
+  baud?: number;
+  /** Start an embedded broker (no --broker given). */
+  embeddedBroker: boolean;
+  /** Console output of the device is copied here as well (besides the pty). */
+  log: (line: string) => void;
+}
+
+async function startBroker(log: (line: string) => void): Promise<EmbeddedBroker> {
+  try {
+    return await startEmbeddedBroker({ port: EMBEDDED_PORT });
+  } catch (error) {
+    if (!(error instanceof CliError)) {
+      throw error;
+    }
+    log(`port ${EMBEDDED_PORT} is taken; the embedded broker takes a free port instead`);
+    return startEmbeddedBroker({ port: 0 });
+  }
+}
+
+export async function startVirtualBoard(options: VirtualBoardOptions): Promise<VirtualBoard> {
+  const dir = mkdtempSync(join(tmpdir(), "espfleet-virtual-"));
+  const fsDir = join(dir, "flash");
+  let broker: EmbeddedBroker | undefined = undefined;
+  let pty: Pty | undefined = undefined;
+  let device: VirtualDevice | undefined = undefined;
+  const stop = async (): Promise<void> => {
+    device?.stop();
+    await pty?.close();
+    await broker?.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    if (options.embeddedBroker) {
+      broker = await startBroker(options.log);
+    }
+    device = new VirtualDevice({ fsDir, id: "virtual-esp8266", heapKb: options.heapKb });
+    pty = await Pty.open(join(dir, "ttyESP"), { baud: options.baud ?? 115200 });
+    const openPty = pty;
+    const board = device;
+    board.on("tx", (bytes) => openPty.write(bytes));
+    openPty.on("data", (bytes) => board.write(bytes));
+    board.on("panic", (used, budget) => options.log(`virtual device: PANIC, Lua heap ${used} B over the ${budget} B budget (--heap-kb); rebooting`));
+    board.on("fault", (message) => options.log(`virtual device: internal error, please report: ${message}`));
+    board.start();
+    return { portPath: openPty.path, embeddedBrokerUrl: broker?.url, device: board, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
