@@ -14,6 +14,11 @@ import { runCommand, type RunFlags } from "./run-command";
 import { watchCommand, type WatchFlags } from "./watch-command";
 import { FIRMWARE_VERSION } from "../firmware/core/node";
 import { registerDeviceCommand } from "../device/cli";
+import { registerFlashCommand } from "../host-bridge/flash/flash-command";
+import { registerFlasherCommand } from "../host-bridge/flasher/cli";
+import { registerBridgeCommand } from "../host-bridge/johnny-five/cli";
+import { registerMonitorCommand } from "../host-bridge/monitor/monitor-command";
+import { registerUploadCommands } from "../host-bridge/uploader/cli";
 
 const EMBEDDED_DEFAULT = "the embedded broker at mqtt://127.0.0.1:1883";
 /**
@@ -115,6 +120,14 @@ export function buildProgram(): Command {
 
   // The virtual ESP8266 (device/): the built firmware behind a pseudo-terminal.
   registerDeviceCommand(program);
+
+  // Real boards on a serial port (host-bridge/): one-command flashing, the
+  // NodeMCU file commands, the console, the ROM flasher, Firmata boards.
+  registerFlashCommand(program);
+  registerUploadCommands(program);
+  registerMonitorCommand(program);
+  registerFlasherCommand(program);
+  registerBridgeCommand(program);
 
   return program;
 }

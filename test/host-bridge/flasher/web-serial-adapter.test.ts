@@ -83,6 +83,8 @@ describe("WebSerialAdapter", () => {
     await adapter.open({ baudRate: 115200 });
     await adapter.setBaudRate(460800);
     await write(Buffer.from("a"));
+    // Wait before closing: a pty discards what socat has not relayed yet when its last user hangs up.
+    await waitFor("the first byte at the far end", () => farReceived.toString() === "a");
     await adapter.close();
     expect(adapter.readable).toBeNull();
     await adapter.open({ baudRate: 921600 });

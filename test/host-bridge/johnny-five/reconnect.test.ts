@@ -1,0 +1,116 @@
+/**
+ * `espfleet bridge` when the board goes away and comes back (a child
+ * process over a socat pty with a fake StandardFirmata Uno, against aedes):
+ * the node keeps running, its reads fail meanwhile, and it reads the board
+ * again after the bridge reopened the port.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { defaultBridgeId } from "../../../host-bridge/johnny-five/bridge-command";
+import { type EmbeddedBroker, startEmbeddedBroker } from "../../../simulator/embedded-broker";
+import { startBridge } from "./support/bridge-process";
+import { FakeUno, PtyPair } from "./support/fake-uno";
+import { Observer, waitFor } from "./support/observer";
+
+const WAIT_MS = 30_000;
+/** Per test: a child process under tsx starts in ~1 s, but in 10+ s on a loaded 2-core machine. */
+const TEST_MS = 120_000;
+
+let dir: string;
+let broker: EmbeddedBroker | undefined;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "espfleet-bridge-reconnect-"));
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup();
+  }
+  await broker?.close();
+  broker = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("espfleet bridge and a board that goes away", () => {
+  it("keeps the node running while the board is unplugged and reads it again once it is back", async () => {
+    broker = await startEmbeddedBroker({ port: 0 });
+    const pty = await PtyPair.open(dir);
+    cleanups.push(() => pty.close());
+    const uno = await FakeUno.attach(pty.boardPath);
+    cleanups.push(() => uno.close());
+    uno.counts[0] = 61; // LM35: 30 °C
+    const observer = await Observer.connect(broker.url);
+    cleanups.push(() => observer.close());
+    const run = startBridge(["--port", pty.hostPath, "--sensor", "temperature:A0:LM35", "--broker", broker.url, "--interval", "200ms", "--board-retry", "300ms", "--state-dir", join(dir, "state")]);
+    cleanups.push(() => {
+      run.child.kill("SIGKILL");
+    });
+    const id = defaultBridgeId(pty.hostPath);
+    const first = await waitFor(() => observer.readings.find((m) => m.body.temperature === 30), WAIT_MS, () => `a reading of 30 °C (stderr: ${run.stderr})`);
+
+    // Unplugged: the port's far end goes away.
+    await uno.close();
+    await pty.close();
+    const failed = await waitFor(
+      () => observer.readings.find((m) => (m.body.seq as number) > (first.body.seq as number) && Array.isArray(m.body.failed)),
+      WAIT_MS,
+      () => `a reading with the sensor failed (stderr: ${run.stderr})`,
+    );
+    expect(failed.body.failed).toEqual(["temperature"]);
+    await waitFor(() => (run.stderr.includes("is gone") ? true : undefined), WAIT_MS, () => `the bridge saying the board is gone (stderr: ${run.stderr})`);
+
+    // Plugged in again, now warmer: 82 counts = 400.8 mV = 40 °C.
+    const again = await PtyPair.open(dir);
+    cleanups.push(() => again.close());
+    const uno2 = await FakeUno.attach(again.boardPath);
+    cleanups.push(() => uno2.close());
+    uno2.counts[0] = 82;
+    const back = await waitFor(
+      () => observer.readings.find((m) => (m.body.seq as number) > (failed.body.seq as number) && m.body.temperature === 40),
+      WAIT_MS,
+      () => `a reading from the board after it came back (stderr: ${run.stderr})`,
+    );
+    expect(back.body.id).toBe(id);
+    expect(back.body.boot).toBe(first.body.boot);
+    expect(run.stderr).toContain("the board is back");
+    await waitFor(() => observer.events.find((e) => e.body.code === "sensor_recovered"), WAIT_MS, "a sensor_recovered event");
+
+    run.child.kill("SIGINT");
+    expect(await run.exited).toBe(0);
+  }, TEST_MS);
+
+  it("takes a board that went silent (hung sketch) as gone, reopens the port, and reads it again after a reset", async () => {
+    broker = await startEmbeddedBroker({ port: 0 });
+    const pty = await PtyPair.open(dir);
+    cleanups.push(() => pty.close());
+    const uno = await FakeUno.attach(pty.boardPath);
+    cleanups.push(() => uno.close());
+    uno.counts[1] = 400;
+    const observer = await Observer.connect(broker.url);
+    cleanups.push(() => observer.close());
+    const run = startBridge(["--port", pty.hostPath, "--sensor", "adc:A1", "--broker", broker.url, "--interval", "200ms", "--board-retry", "300ms", "--state-dir", join(dir, "state")]);
+    cleanups.push(() => {
+      run.child.kill("SIGKILL");
+    });
+    const first = await waitFor(() => observer.readings.find((m) => m.body.adc === 400), WAIT_MS, () => `a reading of 400 (stderr: ${run.stderr})`);
+
+    uno.hang();
+    await waitFor(() => (run.stderr.includes("nothing from the board for") ? true : undefined), WAIT_MS, () => `the bridge giving up on the silent board (stderr: ${run.stderr})`);
+    uno.counts[1] = 401;
+    uno.reset();
+    const back = await waitFor(
+      () => observer.readings.find((m) => (m.body.seq as number) > (first.body.seq as number) && m.body.adc === 401),
+      WAIT_MS,
+      () => `a reading after the reset (stderr: ${run.stderr})`,
+    );
+    expect(back.body.boot).toBe(first.body.boot);
+    expect(run.stderr).toContain("the board is back");
+
+    run.child.kill("SIGINT");
+    expect(await run.exited).toBe(0);
+  }, TEST_MS);
+});
