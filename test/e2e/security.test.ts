@@ -8,7 +8,7 @@
  * material in anything the commands print.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
@@ -250,7 +250,11 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
   it("runs, watches and configures a fleet over mqtts with per-node logins, never printing a password or a key", { timeout: 60_000 }, async () => {
     const stateDir = join(work, "cli-state");
     const tls = ["--broker", tlsUrl(), "--ca", ca.cert, "--prefix", PREFIX];
-    const run = CliRun.start(["run", ...tls, "--user", "node-{id}", "--credentials", credentials, "--nodes", "3", "--interval", "500ms", "--state-dir", stateDir, "--fresh", "--verbose", "--log-level", "info", "--connect-rate", "100/s"]);
+    // The fleet key too: nodes apply only signed changes, and it must not show anywhere either.
+    const fleetKey = "9c1f0e2d3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
+    const fleetKeyFile = join(work, "fleet.key");
+    writeFileSync(fleetKeyFile, fleetKey + "\n", { mode: 0o600 });
+    const run = CliRun.start(["run", ...tls, "--user", "node-{id}", "--credentials", credentials, "--fleet-key-file", fleetKeyFile, "--nodes", "3", "--interval", "500ms", "--state-dir", stateDir, "--fresh", "--verbose", "--log-level", "info", "--connect-rate", "100/s"]);
     const watch = CliRun.start(["watch", ...tls, "--username", "operator", "--credentials", credentials, "--lines", "--duration", "45s"]);
     let results: { code: number | null; out: string }[];
     try {
@@ -258,7 +262,7 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
       await until(() => /node-0003/.test(watch.out), 20_000, "watch shows node-0003");
       const operatorEnv = { MQTT_USERNAME: "operator", MQTT_PASSWORD: passwords.operator };
       results = await Promise.all([
-        runCli(["config", ...tls, "--all", "--expect", "3", "--interval", "2s", "--timeout", "20s"], operatorEnv),
+        runCli(["config", ...tls, "--all", "--expect", "3", "--interval", "2s", "--timeout", "20s", "--fleet-key-file", fleetKeyFile, "--counter-file", join(work, "counter")], operatorEnv),
         // A wrong password, a password inside a URL that does not parse, and a fleet larger than the credentials.
         runCli(["config", ...tls, "--username", "operator", "--password", "Wr0ngPassw0rdXYZ", "--all", "--timeout", "2s"]),
         runCli(["run", "--broker", `mqtt://node-0001:${passwords["node-0001"]}@bad host:1883`, "--nodes", "1"]),
@@ -278,7 +282,7 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
     expect(missing.out).not.toContain("starting");
 
     const outputs = { run: run.out, watch: watch.out, config: config.out, wrongPassword: wrongPassword.out, badUrl: badUrl.out, missing: missing.out };
-    const secrets = [...Object.values(passwords), "Wr0ngPassw0rdXYZ"];
+    const secrets = [...Object.values(passwords), "Wr0ngPassw0rdXYZ", fleetKey];
     const keyLines = [ca.key, clientCert.key, strangerCert.key].flatMap((file) =>
       readFileSync(file, "utf8")
         .split("\n")
