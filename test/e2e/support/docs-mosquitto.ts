@@ -7,10 +7,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, MOSQUITTO } from "./mosquitto";
+import { canConnect, freePort, MOSQUITTO } from "./mosquitto";
 
 export const DOCS_DIR = join(import.meta.dirname, "..", "..", "..", "docs", "mosquitto");
 
@@ -25,17 +24,6 @@ export interface DocsMosquittoFiles {
 export interface DocsMosquittoOptions extends DocsMosquittoFiles {
   /** Flip the conf's `require_certificate false` to true. */
   requireCertificate?: boolean;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }
 
 /** `text` with `from` replaced by `to`; throws when `from` is not there. */
