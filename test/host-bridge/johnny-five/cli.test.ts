@@ -4,71 +4,44 @@
  * end, a real aedes broker, Ctrl-C at the end. And the ways it refuses to
  * start: a bad --sensor, no such port, a board that never answers, no broker.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defaultBridgeId } from "../../../host-bridge/johnny-five/bridge-command";
 import { portOpenAdvice } from "../../../host-bridge/johnny-five/firmata-board";
 import { sendConfigChange } from "../../../simulator/config-change";
-import { type EmbeddedBroker, startEmbeddedBroker } from "../../../simulator/embedded-broker";
-import { type BridgeRun, startBridge } from "./support/bridge-process";
-import { FakeUno, FIRMWARE_NAME, PtyPair } from "./support/fake-uno";
-import { Observer, waitFor } from "./support/observer";
+import { type BridgeRun } from "./support/bridge-process";
+import { useBridgeTestBed } from "./support/bridge-test-bed";
+import { FIRMWARE_NAME } from "./support/fake-uno";
+import { waitFor } from "./support/observer";
 
 const WAIT_MS = 30_000;
 /** Per test: a child process under tsx starts in ~1 s, but in 10+ s on a loaded 2-core machine. */
 const TEST_MS = 120_000;
 
-let dir: string;
-let broker: EmbeddedBroker | undefined;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "espfleet-bridge-cli-"));
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-  await broker?.close();
-  broker = undefined;
-  rmSync(dir, { recursive: true, force: true });
-});
+const bed = useBridgeTestBed("cli");
 
 async function runToEnd(args: string[]): Promise<BridgeRun & { code: number | null }> {
-  const run = startBridge(args);
-  cleanups.push(() => {
-    run.child.kill("SIGKILL");
-  });
+  const run = bed.bridge(args);
   const code = await run.exited;
   return { ...run, code };
 }
 
 describe("espfleet bridge", () => {
   it("joins the fleet over a serial port: readings, an applied config_change, and a clean Ctrl-C", async () => {
-    broker = await startEmbeddedBroker({ port: 0 });
-    const pty = await PtyPair.open(dir);
-    cleanups.push(() => pty.close());
-    const uno = await FakeUno.attach(pty.boardPath);
-    cleanups.push(() => uno.close());
+    const broker = await bed.startBroker();
+    const { pty, uno } = await bed.plugBoard();
     uno.counts[0] = 61; // LM35: 298 mV = 30 °C
     uno.counts[2] = 700;
-    const observer = await Observer.connect(broker.url);
-    cleanups.push(() => observer.close());
+    const observer = await bed.observe(broker.url);
 
-    const run = startBridge([
+    const run = bed.bridge([
       "--port", pty.hostPath,
       "--sensor", "temperature:A0:LM35",
       "--sensor", "adc:A2",
       "--broker", broker.url,
       "--interval", "200ms",
-      "--state-dir", join(dir, "state"),
+      "--state-dir", join(bed.dir, "state"),
     ]);
-    cleanups.push(() => {
-      run.child.kill("SIGKILL");
-    });
     const id = defaultBridgeId(pty.hostPath);
     expect(id).toBe("bridge-ttyACM0");
     const reading = await waitFor(
@@ -97,7 +70,7 @@ describe("espfleet bridge", () => {
   }, TEST_MS);
 
   it("refuses a bad --sensor before touching the port, listing what is valid", async () => {
-    const run = await runToEnd(["--port", join(dir, "ttyNONE"), "--sensor", "temperature:A0:DHT22"]);
+    const run = await runToEnd(["--port", join(bed.dir, "ttyNONE"), "--sensor", "temperature:A0:DHT22"]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('unknown temperature controller "DHT22"');
     expect(run.stderr).toContain("LM35, TMP36");
@@ -105,17 +78,16 @@ describe("espfleet bridge", () => {
   }, TEST_MS);
 
   it("says there is no such port, with where to look", async () => {
-    broker = await startEmbeddedBroker({ port: 0 });
-    const run = await runToEnd(["--port", join(dir, "ttyNONE"), "--sensor", "adc:A0", "--broker", broker.url]);
+    const broker = await bed.startBroker();
+    const run = await runToEnd(["--port", join(bed.dir, "ttyNONE"), "--sensor", "adc:A0", "--broker", broker.url]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`no serial port at ${join(dir, "ttyNONE")}`);
+    expect(run.stderr).toContain(`no serial port at ${join(bed.dir, "ttyNONE")}`);
     expect(run.stderr).toContain("/dev/ttyACM*");
   }, TEST_MS);
 
   it("says a board that never answers Firmata may lack StandardFirmata", async () => {
-    broker = await startEmbeddedBroker({ port: 0 });
-    const pty = await PtyPair.open(dir);
-    cleanups.push(() => pty.close());
+    const broker = await bed.startBroker();
+    const pty = await bed.openPty();
     const run = await runToEnd(["--port", pty.hostPath, "--sensor", "adc:A0", "--broker", broker.url, "--board-timeout", "1s"]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("did not answer the Firmata handshake within 1 s");
@@ -124,7 +96,7 @@ describe("espfleet bridge", () => {
   }, TEST_MS);
 
   it("says the broker is not there before opening the board", async () => {
-    const run = await runToEnd(["--port", join(dir, "ttyNONE"), "--sensor", "adc:A0", "--broker", "mqtt://127.0.0.1:1"]);
+    const run = await runToEnd(["--port", join(bed.dir, "ttyNONE"), "--sensor", "adc:A0", "--broker", "mqtt://127.0.0.1:1"]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("ECONNREFUSED");
     expect(run.stderr).toContain("espfleet run");

@@ -4,51 +4,25 @@
  * the node keeps running, its reads fail meanwhile, and it reads the board
  * again after the bridge reopened the port.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defaultBridgeId } from "../../../host-bridge/johnny-five/bridge-command";
-import { type EmbeddedBroker, startEmbeddedBroker } from "../../../simulator/embedded-broker";
-import { startBridge } from "./support/bridge-process";
-import { FakeUno, PtyPair } from "./support/fake-uno";
-import { Observer, waitFor } from "./support/observer";
+import { useBridgeTestBed } from "./support/bridge-test-bed";
+import { waitFor } from "./support/observer";
 
 const WAIT_MS = 30_000;
 /** Per test: a child process under tsx starts in ~1 s, but in 10+ s on a loaded 2-core machine. */
 const TEST_MS = 120_000;
 
-let dir: string;
-let broker: EmbeddedBroker | undefined;
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "espfleet-bridge-reconnect-"));
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-  await broker?.close();
-  broker = undefined;
-  rmSync(dir, { recursive: true, force: true });
-});
+const bed = useBridgeTestBed("reconnect");
 
 describe("espfleet bridge and a board that goes away", () => {
   it("keeps the node running while the board is unplugged and reads it again once it is back", async () => {
-    broker = await startEmbeddedBroker({ port: 0 });
-    const pty = await PtyPair.open(dir);
-    cleanups.push(() => pty.close());
-    const uno = await FakeUno.attach(pty.boardPath);
-    cleanups.push(() => uno.close());
+    const broker = await bed.startBroker();
+    const { pty, uno } = await bed.plugBoard();
     uno.counts[0] = 61; // LM35: 30 °C
-    const observer = await Observer.connect(broker.url);
-    cleanups.push(() => observer.close());
-    const run = startBridge(["--port", pty.hostPath, "--sensor", "temperature:A0:LM35", "--broker", broker.url, "--interval", "200ms", "--board-retry", "300ms", "--state-dir", join(dir, "state")]);
-    cleanups.push(() => {
-      run.child.kill("SIGKILL");
-    });
+    const observer = await bed.observe(broker.url);
+    const run = bed.bridge(["--port", pty.hostPath, "--sensor", "temperature:A0:LM35", "--broker", broker.url, "--interval", "200ms", "--board-retry", "300ms", "--state-dir", join(bed.dir, "state")]);
     const id = defaultBridgeId(pty.hostPath);
     const first = await waitFor(() => observer.readings.find((m) => m.body.temperature === 30), WAIT_MS, () => `a reading of 30 °C (stderr: ${run.stderr})`);
 
@@ -64,10 +38,7 @@ describe("espfleet bridge and a board that goes away", () => {
     await waitFor(() => (run.stderr.includes("is gone") ? true : undefined), WAIT_MS, () => `the bridge saying the board is gone (stderr: ${run.stderr})`);
 
     // Plugged in again, now warmer: 82 counts = 400.8 mV = 40 °C.
-    const again = await PtyPair.open(dir);
-    cleanups.push(() => again.close());
-    const uno2 = await FakeUno.attach(again.boardPath);
-    cleanups.push(() => uno2.close());
+    const { uno: uno2 } = await bed.plugBoard();
     uno2.counts[0] = 82;
     const back = await waitFor(
       () => observer.readings.find((m) => (m.body.seq as number) > (failed.body.seq as number) && m.body.temperature === 40),
@@ -84,18 +55,11 @@ describe("espfleet bridge and a board that goes away", () => {
   }, TEST_MS);
 
   it("takes a board that went silent (hung sketch) as gone, reopens the port, and reads it again after a reset", async () => {
-    broker = await startEmbeddedBroker({ port: 0 });
-    const pty = await PtyPair.open(dir);
-    cleanups.push(() => pty.close());
-    const uno = await FakeUno.attach(pty.boardPath);
-    cleanups.push(() => uno.close());
+    const broker = await bed.startBroker();
+    const { pty, uno } = await bed.plugBoard();
     uno.counts[1] = 400;
-    const observer = await Observer.connect(broker.url);
-    cleanups.push(() => observer.close());
-    const run = startBridge(["--port", pty.hostPath, "--sensor", "adc:A1", "--broker", broker.url, "--interval", "200ms", "--board-retry", "300ms", "--state-dir", join(dir, "state")]);
-    cleanups.push(() => {
-      run.child.kill("SIGKILL");
-    });
+    const observer = await bed.observe(broker.url);
+    const run = bed.bridge(["--port", pty.hostPath, "--sensor", "adc:A1", "--broker", broker.url, "--interval", "200ms", "--board-retry", "300ms", "--state-dir", join(bed.dir, "state")]);
     const first = await waitFor(() => observer.readings.find((m) => m.body.adc === 400), WAIT_MS, () => `a reading of 400 (stderr: ${run.stderr})`);
 
     uno.hang();
