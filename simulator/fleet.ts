@@ -6,7 +6,7 @@
  * the same millisecond, and their sampling timers end up spread out too.
  */
 import { join } from "node:path";
-import { SensorNode, CONFIG_FILE } from "../firmware/core/node";
+import { SensorNode } from "../firmware/core/node";
 import { operatorTopics } from "./config-change";
 import type { LogLevel } from "../firmware/core/platform";
 import { type BrokerTarget, loginFor } from "./broker-target";
@@ -14,7 +14,7 @@ import { redact } from "./credentials";
 import { bufferState } from "./core-probe";
 import { FleetCounters, type FleetSnapshot } from "./fleet-counters";
 import { nodeId } from "./node-ids";
-import { seedConfig, type FleetNodeSettings } from "./node-config-seed";
+import { seedNodeFiles, type FleetNodeSettings } from "./node-config-seed";
 import type { LinkTls } from "./mqtt-link";
 import { type FleetContext, NodePlatform } from "./node-platform";
 import { NodeStorage, type NodeFiles } from "./node-storage";
@@ -83,14 +83,7 @@ export class Fleet {
   constructor(readonly options: FleetOptions) {
     this.storage = new NodeStorage(options.stateDir, (text) => this.log("fleet", "error", text));
     this.settings = { broker: options.broker, initial: options.initial ?? {}, fixed: options.fixed ?? {} };
-    const topics = operatorTopics(this.settings.fixed.topic_prefix ?? "");
-    this.context = {
-      counters: this.counters,
-      dataTopic: topics.data,
-      ackTopicPrefix: topics.acks.slice(0, -1),
-      tls: linkTls(options.broker),
-      log: (id, level, text) => this.log(id, level, text),
-    };
+    this.context = fleetContext(options.broker, this.settings.fixed.topic_prefix ?? "", this.counters, (id, level, text) => this.log(id, level, text));
     // The whole fleet shares one simulated day, starting at a time of day drawn from the seed.
     this.dayStartMs = options.dayStartMs ?? Math.floor(new Prng(options.seed, 0x5eed).next() * 86_400_000);
   }
@@ -177,21 +170,9 @@ export class Fleet {
   private startNode(number: number): void {
     const id = nodeId(number);
     const files = this.storage.forNode(id);
-    const stored = files.read(CONFIG_FILE);
-    let previous: unknown = undefined;
-    try {
-      previous = stored !== undefined ? JSON.parse(stored) : undefined;
-    } catch {
-      // A corrupt file: the node falls back to the fleet's settings, as loadConfig would.
-    }
-    const seeded = seedConfig(id, previous, this.settings);
+    const seeded = seedNodeFiles(id, files, this.settings);
     if (seeded.kept.length > 0) {
       this.keptStored++;
-    }
-    const text = JSON.stringify(seeded.config);
-    // Unchanged on a restart: no disk write (they cost 0.1-1 ms each on a busy disk).
-    if (text !== stored) {
-      files.write(CONFIG_FILE, text);
     }
     const seed = this.options.seed;
     const node = new SimNode(id, number, files, seeded.config.interval_ms);
@@ -210,6 +191,12 @@ export class Fleet {
       log(id, level, redact(text, [loginFor(broker, id).password, broker.password]));
     }
   }
+}
+
+/** What every node of a fleet (or a lone bridge node) shares: its topics, counters, TLS material, log. */
+export function fleetContext(broker: BrokerTarget, prefix: string, counters: FleetCounters, log: FleetContext["log"]): FleetContext {
+  const topics = operatorTopics(prefix);
+  return { counters, dataTopic: topics.data, ackTopicPrefix: topics.acks.slice(0, -1), tls: linkTls(broker), log };
 }
 
 /** The TLS material every node of the fleet shares: the CA to trust, a client certificate. */

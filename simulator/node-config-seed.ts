@@ -6,9 +6,10 @@
  * sensitivity, …) keep the node's stored value, so an applied config survives
  * a restart of the simulator the way it survives a reboot of a device.
  */
-import { checkValue, defaultConfig, findSpec, type NodeConfig, runtimeView } from "../firmware/core/config";
+import { CONFIG_FILE, checkValue, defaultConfig, findSpec, type NodeConfig, runtimeView } from "../firmware/core/config";
 import { type BrokerTarget, loginFor } from "./broker-target";
 import { CliError } from "./cli-error";
+import type { NodeFiles } from "./node-storage";
 
 export interface FleetNodeSettings {
   broker: BrokerTarget;
@@ -97,4 +98,25 @@ export function seedConfig(nodeId: string, stored: unknown, settings: FleetNodeS
   config.mqtt_user = login.user;
   config.mqtt_password = login.user !== "" ? login.password : "";
   return { config: config as unknown as NodeConfig, kept };
+}
+
+/**
+ * Seed the config.json in a node's `files` from what it stored there and the
+ * settings, as seedConfig does; the file is written only when it changes.
+ */
+export function seedNodeFiles(nodeId: string, files: NodeFiles, settings: FleetNodeSettings): SeededConfig {
+  const stored = files.read(CONFIG_FILE);
+  let previous: unknown = undefined;
+  try {
+    previous = stored !== undefined ? JSON.parse(stored) : undefined;
+  } catch {
+    // A corrupt file: the node falls back to the settings, as loadConfig would.
+  }
+  const seeded = seedConfig(nodeId, previous, settings);
+  const text = JSON.stringify(seeded.config);
+  // Unchanged on a restart: no disk write (they cost 0.1-1 ms each on a busy disk).
+  if (text !== stored) {
+    files.write(CONFIG_FILE, text);
+  }
+  return seeded;
 }

@@ -13,14 +13,14 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeConfig } from "../../firmware/core/config";
-import { CONFIG_FILE, SensorNode } from "../../firmware/core/node";
+import { SensorNode } from "../../firmware/core/node";
 import type { LogLevel } from "../../firmware/core/platform";
 import type { BrokerTarget } from "../../simulator/broker-target";
 import { CliError } from "../../simulator/cli-error";
-import { operatorTopics } from "../../simulator/config-change";
+import { fleetContext } from "../../simulator/fleet";
 import { FleetCounters } from "../../simulator/fleet-counters";
-import { checkFleetSettings, seedConfig } from "../../simulator/node-config-seed";
-import { type FleetContext, NodePlatform, type SensorSource } from "../../simulator/node-platform";
+import { checkFleetSettings, seedNodeFiles } from "../../simulator/node-config-seed";
+import { NodePlatform, type SensorSource } from "../../simulator/node-platform";
 import { NodeStorage } from "../../simulator/node-storage";
 import { Prng, randomSeed } from "../../simulator/prng";
 
@@ -60,27 +60,9 @@ export class BridgeNode {
     const { nodeId, broker, prefix, log } = options;
     this.storage = new NodeStorage(options.stateDir, (text) => log("error", text));
     const files = this.storage.forNode(nodeId);
-    const stored = files.read(CONFIG_FILE);
-    let previous: unknown = undefined;
-    try {
-      previous = stored !== undefined ? JSON.parse(stored) : undefined;
-    } catch {
-      // A corrupt file: the core falls back to defaults and says so; here the options fill in.
-    }
-    const seeded = seedConfig(nodeId, previous, { broker, initial: options.initial, fixed: { ...options.fixed, topic_prefix: prefix } });
+    const seeded = seedNodeFiles(nodeId, files, { broker, initial: options.initial, fixed: { ...options.fixed, topic_prefix: prefix } });
     this.keptStored = seeded.kept;
-    const text = JSON.stringify(seeded.config);
-    if (text !== stored) {
-      files.write(CONFIG_FILE, text);
-    }
-    const topics = operatorTopics(prefix);
-    const context: FleetContext = {
-      counters: this.counters,
-      dataTopic: topics.data,
-      ackTopicPrefix: topics.acks.slice(0, -1),
-      tls: broker.ca !== undefined ? { ca: broker.ca } : undefined,
-      log: (_id, level, line) => log(level, line),
-    };
+    const context = fleetContext(broker, prefix, this.counters, (_id, level, line) => log(level, line));
     this.platform = new NodePlatform(nodeId, files, options.sensors, new Prng(randomSeed()), context);
     this.core = new SensorNode(this.platform);
   }
