@@ -11,7 +11,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { flashFirmware } from "../../device/flash";
 import { Mosquitto } from "../e2e/support/mosquitto";
-import { type KeyPair, TestPki } from "../e2e/support/pki";
+import { type KeyPair, TestPki, tlsListenerConfig } from "../e2e/support/pki";
 import { waitFor } from "./support/brokers";
 import { ConsoleDevice, DIST, removeDir, requireBuiltFirmware, tempDir } from "./support/harness";
 
@@ -30,7 +30,7 @@ describe("mqtt_secure on the built firmware", () => {
     ca = pki.ca("fleet");
     otherCa = pki.ca("other");
     const server = pki.server("broker", ca, { altNames: ["IP:127.0.0.1"] });
-    broker = await Mosquitto.start({ extraConfig: [`cafile ${ca.cert}`, `certfile ${server.cert}`, `keyfile ${server.key}`] });
+    broker = await Mosquitto.start({ extraConfig: tlsListenerConfig(ca, server) });
     observer = await mqtt.connectAsync(`mqtts://127.0.0.1:${broker.port}`, { ca: readFileSync(ca.cert), reconnectPeriod: 0 });
     observer.on("message", (topic) => seen.push(topic));
     await observer.subscribeAsync("#", { qos: 1 });

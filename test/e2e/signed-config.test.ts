@@ -4,7 +4,6 @@
  * rejected by every node (nothing changes); a change signed by the operator
  * command is applied by every node; the key never shows in any output.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,22 +13,13 @@ import { operatorTopics, sendConfigChange, type ConfigOutcome } from "../../simu
 import type { Fleet } from "../../simulator/fleet";
 import { nodeId } from "../../simulator/node-ids";
 import { type BrokerUnderTest, startMosquitto } from "./support/brokers";
+import { runCli } from "./support/cli-process";
 import { startTestFleet, uniquePrefix } from "./support/test-fleet";
 
-const BIN = join(import.meta.dirname, "..", "..", "bin", "espfleet.js");
 const KEY = "5d1e0f2a7c9b4e8d6a3f1c0b9e8d7c6b";
 const NODES = 4;
 const ids = Array.from({ length: NODES }, (_, i) => nodeId(i + 1));
 
-function espfleet(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("exit", (code) => resolve({ code, out }));
-  });
-}
 
 const reasons = (o: ConfigOutcome) => o.rejected.map((a) => `${a.errors?.[0]?.key} ${a.errors?.[0]?.reason}`);
 
@@ -81,7 +71,7 @@ describe("signed config changes on mosquitto", () => {
   });
 
   it("the operator command signs: every node applies, then rejects the same message replayed", async () => {
-    const run = await espfleet(
+    const run = await runCli(
       ["config", "--broker", broker.url, "--prefix", prefix, "--all", "--expect", String(NODES), "--interval", "900ms", "--req", "signed-1", "--fleet-key-file", keyFile, "--counter-file", counterFile],
     );
     expect(run.out).toMatch(/signed, ctr \d+/);
@@ -116,13 +106,13 @@ describe("signed config changes on mosquitto", () => {
   });
 
   it("without the key, the operator command says each node's reason and exits 1", async () => {
-    const run = await espfleet(["config", "--broker", broker.url, "--prefix", prefix, "--target", ids[0], "--interval", "2s", "--timeout", "8s"]);
+    const run = await runCli(["config", "--broker", broker.url, "--prefix", prefix, "--target", ids[0], "--interval", "2s", "--timeout", "8s"]);
     expect(run.code).toBe(1);
     expect(run.out).toContain("sig required");
   });
 
   it("an unreadable key file is a clear error before anything is sent", async () => {
-    const run = await espfleet(["config", "--broker", broker.url, "--prefix", prefix, "--all", "--fleet-key-file", join(dir, "missing.key")]);
+    const run = await runCli(["config", "--broker", broker.url, "--prefix", prefix, "--all", "--fleet-key-file", join(dir, "missing.key")]);
     expect(run.code).toBe(2);
     expect(run.out).toMatch(/cannot read --fleet-key-file .*missing\.key: ENOENT; make one with: openssl rand -hex 32/);
   });

@@ -103,3 +103,8 @@ export class TestPki {
     execFileSync("openssl", args, { cwd: this.dir, stdio: ["ignore", "ignore", "pipe"] });
   }
 }
+
+/** mosquitto.conf lines that make its listener speak TLS only, with `server` signed by `ca`. */
+export function tlsListenerConfig(ca: KeyPair, server: KeyPair): string[] {
+  return [`cafile ${ca.cert}`, `certfile ${server.cert}`, `keyfile ${server.key}`];
+}

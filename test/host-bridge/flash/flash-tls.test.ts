@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../device/support/brokers";
 import { removeDir, tempDir } from "../../device/support/harness";
 import { Mosquitto } from "../../e2e/support/mosquitto";
-import { type KeyPair, TestPki } from "../../e2e/support/pki";
+import { type KeyPair, TestPki, tlsListenerConfig } from "../../e2e/support/pki";
 import { envWith, flashSh } from "./support/cli-run";
 
 const NODE_ID = `flash-tls-${process.pid}`;
@@ -27,7 +27,7 @@ beforeAll(async () => {
   pki = new TestPki();
   ca = pki.ca("fleet");
   const server = pki.server("broker", ca, { altNames: ["IP:127.0.0.1"] });
-  broker = await Mosquitto.start({ extraConfig: [`cafile ${ca.cert}`, `certfile ${server.cert}`, `keyfile ${server.key}`] });
+  broker = await Mosquitto.start({ extraConfig: tlsListenerConfig(ca, server) });
   observer = await mqtt.connectAsync(`mqtts://127.0.0.1:${broker.port}`, { ca: readFileSync(ca.cert), reconnectPeriod: 0 });
   observer.on("message", (topic, payload) => {
     if (topic.startsWith("sensor_data")) {
