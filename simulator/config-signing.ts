@@ -92,7 +92,7 @@ export class CounterStore {
     if (counter > MAX_COUNTER) {
       throw new CliError(`the config counter would pass ${MAX_COUNTER}, the most a node holds; reset config_counter on the nodes and ${this.file}`, 2);
     }
-    this.record(counter);
+    this.write(counter);
     return counter;
   }
 
@@ -105,11 +105,14 @@ export class CounterStore {
     }
   }
 
-  /** Remember a counter used (also one given with --counter), so the next default is above it. */
+  /** Remember a counter given with --counter, so the next default is above it (never lowers the file). */
   record(counter: number): void {
-    if (counter <= this.last()) {
-      return;
+    if (counter > this.last()) {
+      this.write(counter);
     }
+  }
+
+  private write(counter: number): void {
     mkdirSync(dirname(this.file), { recursive: true });
     const temp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(temp, `${counter}\n`);
