@@ -5,6 +5,7 @@
  * rejected or a targeted node did not answer in time.
  */
 import { join } from "node:path";
+import { applyChange, defaultConfig, ENVELOPE_KEYS } from "../firmware/core/config";
 import type { MqttClient } from "mqtt";
 import { connectClient } from "./broker-target";
 import { CliError } from "./cli-error";
@@ -68,6 +69,11 @@ export function buildChange(flags: ConfigFlags): ConfigChangeBody {
   if (flags.target !== undefined) {
     const ids = [...new Set(flags.target)];
     body.target = ids.length === 1 ? ids[0] : ids;
+  }
+  // Checked here against the node's own schema, so a value every node would reject is never sent.
+  const checked = applyChange(defaultConfig(), body as unknown as Record<string, unknown>, ENVELOPE_KEYS);
+  if (checked.config === undefined) {
+    throw new CliError(checked.errors.map((e) => `${e.key} ${e.reason}`).join("; "), 2);
   }
   const newKey = flags.newFleetKeyFile !== undefined ? loadFleetKey(flags.newFleetKeyFile, {}, "--new-fleet-key-file") : undefined;
   if (newKey !== undefined) {

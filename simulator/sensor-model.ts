@@ -182,7 +182,8 @@ export class SensorModel {
 
   /** One read: the value in the sensor's unit, or why it failed (Platform.readSensor). */
   read(name: string): SensorRead {
-    const channel = (this.channels as Record<string, Channel | undefined>)[name];
+    // Own properties only: `name` comes from the wire, and a plain object answers for `constructor`, `toString`... (issue 15).
+    const channel = Object.prototype.hasOwnProperty.call(this.channels, name) ? this.channels[name as SensorName] : undefined;
     if (channel === undefined) {
       return `no simulated sensor named "${name}"; the simulator has ${SIMULATED_SENSORS.join(", ")}`;
     }

@@ -79,6 +79,22 @@ export const SENSOR_UNITS: Record<string, string> = {
   vdd: "V",
 };
 export const MAX_SENSORS = 4;
+/**
+ * The sensor names, as a list. Names from the wire are checked against this
+ * list, never looked up in SENSOR_UNITS: in JS a plain object answers for
+ * `constructor`, `toString`, `__proto__`... (issue 15), in Lua it does not.
+ */
+export const SENSOR_NAMES = ["temperature", "humidity", "adc", "vdd"];
+
+/** Is `name` one of SENSOR_NAMES? */
+export function isSensorName(name: unknown): boolean {
+  for (const known of SENSOR_NAMES) {
+    if (known === name) {
+      return true;
+    }
+  }
+  return false;
+}
 
 export interface NodeConfig {
   node_id: string;
@@ -211,7 +227,7 @@ function checkSensors(value: unknown): string | undefined {
   const list = value as unknown[];
   for (let i = 0; i < n; i++) {
     const name = list[i];
-    if (typeof name !== "string" || SENSOR_UNITS[name] === undefined) {
+    if (!isSensorName(name)) {
       return reason;
     }
     for (let j = 0; j < i; j++) {

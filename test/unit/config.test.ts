@@ -61,4 +61,11 @@ describe("config schema", () => {
     expect(r.config).toMatchObject({ interval_ms: 2000, qos: 1 });
     expect(r.errors.map((e) => e.key)).toEqual(["qos"]);
   });
+
+  // Issue 15: a plain object answers for these in JS (not in Lua), so a lookup by name accepted them.
+  it.each(["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "isPrototypeOf"])("rejects the sensor name %s", (name) => {
+    expect(checkValue(spec("sensors"), [name])).toBe("must be a list of 1 to 4 of: temperature, humidity, adc, vdd");
+    const r = applyChange(defaultConfig(), JSON.parse(`{"sensors":["${name}"]}`) as Record<string, unknown>, []);
+    expect(r.config).toBeUndefined();
+  });
 });

@@ -88,4 +88,10 @@ describe("sensor models (simulator/sensor-model.ts)", () => {
     expect(parseFaultRates("fail=2")).toMatch(/probability per read/);
     expect(parseFaultRates("smoke=0.1")).toMatch(/not a fault rate/);
   });
+
+  it("answers a prototype name with an error, not a crash (issue 15)", () => {
+    for (const name of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      expect(model().read(name)).toMatch(/^no simulated sensor named/);
+    }
+  });
 });
