@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseChunk } from "../../scripts/lib/lua-bytecode";
+import { parseChunk } from "../../firmware/lfs/lua51-chunk";
 import { ConsoleDevice, removeDir, tempDir } from "./support/harness";
 
 describe("the device's file system folder", () => {

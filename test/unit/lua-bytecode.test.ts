@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { allProtos, nodemcuChunk, parseChunk, readHeader, stripChunk } from "../../scripts/lib/lua-bytecode";
+import { allProtos, nodemcuChunk, parseChunk, readHeader, stripChunk } from "../../firmware/lfs/lua51-chunk";
 import { WasmLua } from "../../scripts/lib/wasm-lua";
 
 /** Exercises every constant type, nested closures, upvalues, varargs and strings with odd bytes. */

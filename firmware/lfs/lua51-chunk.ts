@@ -1,9 +1,11 @@
 /**
  * Lua 5.1 binary chunks (the output of `string.dump` and `luac`): parse them
- * and strip their debug info the way `luac -s` does.
+ * completely, write them back (`dumpChunk`), and strip their debug info the
+ * way `luac -s` does.
  *
  * NodeMCU loads compiled `.lc` files, and its builds drop local and upvalue
- * names anyway, so a stripped chunk is what the device really holds.
+ * names anyway, so a stripped chunk is what the device really holds; its LFS
+ * images (lfs-writer.ts) are built from the functions parsed here.
  * Sizes (int, size_t, Instruction, lua_Number) and byte order come from the
  * chunk's header, so the same code reads the 32-bit chunks of wasm Lua and
  * the 64-bit ones of a desktop `luac5.1`.
@@ -20,6 +22,9 @@
  *            locvars:int n, each string varname, int startpc, int endpc
  *            upvalues:int n, each string
  *   string   size_t n (0 = no string), then n bytes including the final NUL
+ * A nested function's source is the null string when it equals its parent's
+ * (ldump.c DumpFunction: `f->source==p ? NULL : f->source`); lundump.c
+ * LoadFunction then gives it the parent's.
  *
  * NodeMCU's Lua 5.1 (app/lua/ldump.c, lundump.c) reads and writes one
  * variant of this layout: zero bytes pad the file to a multiple of 4 after
@@ -27,16 +32,18 @@
  * (Align4), so that code can be used in place. A stock chunk only loads there
  * when every such offset happens to be aligned; `nodemcuChunk` writes the
  * padded layout and `parseChunk(bytes, "nodemcu")` reads it.
+ *
+ * Runs on Node only (build and test tooling); never transpiled to Lua.
  */
 
 const SIGNATURE = [0x1b, 0x4c, 0x75, 0x61];
 const LUA51 = 0x51;
 const HEADER_SIZE = 12;
 
-const LUA_TNIL = 0;
-const LUA_TBOOLEAN = 1;
-const LUA_TNUMBER = 3;
-const LUA_TSTRING = 4;
+export const LUA_TNIL = 0;
+export const LUA_TBOOLEAN = 1;
+export const LUA_TNUMBER = 3;
+export const LUA_TSTRING = 4;
 
 export interface ChunkHeader {
   littleEndian: boolean;
@@ -47,23 +54,61 @@ export interface ChunkHeader {
   integral: boolean;
 }
 
+/**
+ * The header of a 32-bit little-endian Lua 5.1 with double numbers: what
+ * string.dump gives in the wasm32 Lua (scripts/lib/wasm-lua.ts), in a stock
+ * 32-bit Lua 5.1, and what NodeMCU's float build uses on the ESP8266.
+ */
+export const LUA51_32BIT_HEADER: Readonly<ChunkHeader> = Object.freeze({
+  littleEndian: true,
+  sizeInt: 4,
+  sizeSizeT: 4,
+  sizeInstruction: 4,
+  sizeNumber: 8,
+  integral: false,
+});
+
+/** nil, a boolean, a number, or a string's bytes (Lua strings are bytes, not text). */
 export type Constant = null | boolean | number | { bytes: Uint8Array };
 
-/** One function prototype, with where its parts sit in the chunk. */
+/** A local variable's debug record: its name and the pcs where it is in scope. */
+export interface LocalVar {
+  name: string;
+  /** First instruction where the variable is active. */
+  startPc: number;
+  /** First instruction where it is dead. */
+  endPc: number;
+}
+
+/** One function prototype, everything a chunk holds about it. */
 export interface Proto {
-  /** Source name (only the main function has one in an unstripped 5.1 chunk). */
+  /**
+   * Source name ("@app.lua", "=stdin"), decoded as Latin-1 (byte for byte).
+   * In a stock chunk only the main function carries one: a nested function
+   * has undefined here and inherits its parent's. undefined everywhere in a
+   * stripped chunk.
+   */
   source: string | undefined;
   lineDefined: number;
   lastLineDefined: number;
   nups: number;
   numParams: number;
+  /** VARARG_HASARG 1 | VARARG_ISVARARG 2 | VARARG_NEEDSARG 4 (lobject.h). */
   isVararg: number;
   maxStackSize: number;
-  /** Number of instructions. */
+  /** Number of instructions (= code.length). */
   sizeCode: number;
+  /** The instruction words, unsigned. */
+  code: number[];
   constants: Constant[];
   protos: Proto[];
+  /** Number of line-info entries: sizeCode, or 0 when stripped (= lineInfo.length). */
   sizeLineInfo: number;
+  /** The source line of each instruction. */
+  lineInfo: number[];
+  /** Local variables with their scopes, in declaration order. */
+  locals: LocalVar[];
+  /** locals' names (kept for callers that only count them). */
   localNames: string[];
   upvalueNames: string[];
 }
@@ -75,6 +120,16 @@ export interface Chunk {
 
 /** "lua": the stock layout (string.dump, luac); "nodemcu": with NodeMCU's Align4 padding. */
 export type ChunkLayout = "lua" | "nodemcu";
+
+/** Bytes as a string with one char per byte (U+0000..U+00FF): lossless, unlike TextDecoder("latin1"), which is windows-1252. */
+export function bytesToLatin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+}
+
+/** The inverse of bytesToLatin1 (chars above U+00FF keep their low byte). */
+export function latin1ToBytes(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, "latin1"));
+}
 
 class Reader {
   pos = 0;
@@ -126,11 +181,6 @@ class Reader {
     return n;
   }
 
-  skip(n: number): void {
-    this.need(n);
-    this.pos += n;
-  }
-
   /** Skip NodeMCU's padding to the next multiple of 4 (zero bytes). */
   align4(): void {
     while (this.pos % 4 !== 0) {
@@ -174,6 +224,10 @@ class Writer {
     this.length += b.length;
   }
 
+  u8(value: number): void {
+    this.bytes(Uint8Array.of(value));
+  }
+
   /** Zero bytes up to the next multiple of 4 (NodeMCU's Align4). */
   align4(): void {
     const pad = (4 - (this.length % 4)) % 4;
@@ -197,9 +251,40 @@ class Writer {
     this.uint(value < 0 ? value + 2 ** (8 * size) : value, size);
   }
 
+  /** A string (size_t length including the NUL, bytes, NUL), or the null string. */
+  string(s: Uint8Array | undefined): void {
+    if (s === undefined) {
+      this.uint(0, this.header.sizeSizeT);
+      return;
+    }
+    this.uint(s.length + 1, this.header.sizeSizeT);
+    this.bytes(s);
+    this.u8(0);
+  }
+
+  number(n: number): void {
+    const { sizeNumber: size, littleEndian, integral } = this.header;
+    const out = new Uint8Array(size);
+    const view = new DataView(out.buffer);
+    if (integral) {
+      if (!Number.isInteger(n)) {
+        throw new Error(`cannot write ${n} in an integral chunk`);
+      }
+      if (size === 8) {
+        view.setBigInt64(0, BigInt(n), littleEndian);
+      } else {
+        view.setInt32(0, n, littleEndian);
+      }
+    } else if (size === 8) {
+      view.setFloat64(0, n, littleEndian);
+    } else {
+      view.setFloat32(0, n, littleEndian);
+    }
+    this.bytes(out);
+  }
+
   result(): Uint8Array {
-    const total = this.parts.reduce((n, p) => n + p.length, 0);
-    const out = new Uint8Array(total);
+    const out = new Uint8Array(this.length);
     let at = 0;
     for (const p of this.parts) {
       out.set(p, at);
@@ -237,10 +322,16 @@ export function readHeader(bytes: Uint8Array): ChunkHeader {
       throw new Error(`unsupported sizeof(${name}) = ${size}`);
     }
   }
+  if (header.sizeNumber !== 4 && header.sizeNumber !== 8) {
+    throw new Error(`unsupported sizeof(lua_Number) = ${header.sizeNumber}`);
+  }
   return header;
 }
 
-const text = new TextDecoder("latin1");
+/** The 12 header bytes of a chunk with these sizes. */
+function headerBytes(h: ChunkHeader): Uint8Array {
+  return Uint8Array.of(...SIGNATURE, LUA51, 0, h.littleEndian ? 1 : 0, h.sizeInt, h.sizeSizeT, h.sizeInstruction, h.sizeNumber, h.integral ? 1 : 0);
+}
 
 /** How a chunk is read and (when stripping) written. */
 interface Layouts {
@@ -270,7 +361,10 @@ function readProto(r: Reader, w: Writer | undefined, layouts: Layouts): Proto {
     w?.align4();
   }
   const codeStart = r.pos;
-  r.skip(sizeCode * h.sizeInstruction);
+  const code: number[] = [];
+  for (let i = 0; i < sizeCode; i++) {
+    code.push(r.uint(h.sizeInstruction));
+  }
   const nk = r.count(1);
   const constants: Constant[] = [];
   for (let i = 0; i < nk; i++) {
@@ -302,23 +396,27 @@ function readProto(r: Reader, w: Writer | undefined, layouts: Layouts): Proto {
   for (let i = 0; i < np; i++) {
     protos.push(readProto(r, w, layouts));
   }
-  // Debug info: read it all, write three empty lists.
+  // Debug info: read it all; a stripping writer writes three empty lists.
   const sizeLineInfo = r.count(h.sizeInt);
   if (layouts.in === "nodemcu") {
     r.align4();
   }
-  r.skip(sizeLineInfo * h.sizeInt);
+  const lineInfo: number[] = [];
+  for (let i = 0; i < sizeLineInfo; i++) {
+    lineInfo.push(r.int());
+  }
   const nloc = r.count(1);
-  const localNames: string[] = [];
+  const locals: LocalVar[] = [];
   for (let i = 0; i < nloc; i++) {
-    localNames.push(text.decode(r.string() ?? new Uint8Array(0)));
-    r.int();
-    r.int();
+    const name = bytesToLatin1(r.string() ?? new Uint8Array(0));
+    const startPc = r.int();
+    const endPc = r.int();
+    locals.push({ name, startPc, endPc });
   }
   const nupn = r.count(1);
   const upvalueNames: string[] = [];
   for (let i = 0; i < nupn; i++) {
-    upvalueNames.push(text.decode(r.string() ?? new Uint8Array(0)));
+    upvalueNames.push(bytesToLatin1(r.string() ?? new Uint8Array(0)));
   }
   w?.int(0);
   if (layouts.out === "nodemcu") {
@@ -327,7 +425,7 @@ function readProto(r: Reader, w: Writer | undefined, layouts: Layouts): Proto {
   w?.int(0);
   w?.int(0);
   return {
-    source: source === undefined ? undefined : text.decode(source),
+    source: source === undefined ? undefined : bytesToLatin1(source),
     lineDefined,
     lastLineDefined,
     nups,
@@ -335,10 +433,13 @@ function readProto(r: Reader, w: Writer | undefined, layouts: Layouts): Proto {
     isVararg,
     maxStackSize,
     sizeCode,
+    code,
     constants,
     protos,
     sizeLineInfo,
-    localNames,
+    lineInfo,
+    locals,
+    localNames: locals.map((l) => l.name),
     upvalueNames,
   };
 }
@@ -388,6 +489,87 @@ export function nodemcuChunk(bytes: Uint8Array): Uint8Array {
     throw new Error("unreachable");
   }
   return stripped;
+}
+
+/**
+ * Write `main` as a stock Lua 5.1 binary chunk (ldump.c's layout, as
+ * string.dump writes it), with the sizes and byte order of `header`
+ * (default: 32-bit little-endian, double numbers). parseChunk of the result
+ * gives `main` back; a stock Lua of those sizes loads it with loadstring.
+ * Everything the Proto holds is written, debug info included: pass a Proto
+ * without line info or names for a stripped chunk. A nested function whose
+ * source equals its parent's gets the null string, as ldump.c writes it.
+ * This is how an LFS function (lfs-reader.ts) becomes loadable again on a
+ * stock 32-bit Lua 5.1 (the virtual device).
+ */
+export function dumpChunk(main: Proto, header: ChunkHeader = LUA51_32BIT_HEADER): Uint8Array {
+  readHeader(headerBytes(header)); // validates the sizes
+  const w = new Writer(header);
+  w.bytes(headerBytes(header));
+  dumpProto(w, header, main, undefined);
+  return w.result();
+}
+
+function dumpProto(w: Writer, h: ChunkHeader, f: Proto, parentSource: string | undefined): void {
+  const where = `function at line ${f.lineDefined}`;
+  if (f.lineInfo.length !== 0 && f.lineInfo.length !== f.code.length) {
+    throw new Error(`${where}: ${f.lineInfo.length} line-info entries for ${f.code.length} instructions`);
+  }
+  for (const [name, v] of [
+    ["nups", f.nups],
+    ["numparams", f.numParams],
+    ["is_vararg", f.isVararg],
+    ["maxstacksize", f.maxStackSize],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 255) {
+      throw new Error(`${where}: ${name} ${v} does not fit in a byte`);
+    }
+  }
+  w.string(f.source === undefined || f.source === parentSource ? undefined : latin1ToBytes(f.source));
+  w.int(f.lineDefined);
+  w.int(f.lastLineDefined);
+  w.u8(f.nups);
+  w.u8(f.numParams);
+  w.u8(f.isVararg);
+  w.u8(f.maxStackSize);
+  w.int(f.code.length);
+  for (const ins of f.code) {
+    w.uint(ins >>> 0, h.sizeInstruction);
+  }
+  w.int(f.constants.length);
+  for (const k of f.constants) {
+    if (k === null) {
+      w.u8(LUA_TNIL);
+    } else if (typeof k === "boolean") {
+      w.u8(LUA_TBOOLEAN);
+      w.u8(k ? 1 : 0);
+    } else if (typeof k === "number") {
+      w.u8(LUA_TNUMBER);
+      w.number(k);
+    } else {
+      w.u8(LUA_TSTRING);
+      w.string(k.bytes);
+    }
+  }
+  w.int(f.protos.length);
+  const source = f.source ?? parentSource;
+  for (const p of f.protos) {
+    dumpProto(w, h, p, source);
+  }
+  w.int(f.lineInfo.length);
+  for (const line of f.lineInfo) {
+    w.int(line);
+  }
+  w.int(f.locals.length);
+  for (const l of f.locals) {
+    w.string(latin1ToBytes(l.name));
+    w.int(l.startPc);
+    w.int(l.endPc);
+  }
+  w.int(f.upvalueNames.length);
+  for (const name of f.upvalueNames) {
+    w.string(latin1ToBytes(name));
+  }
 }
 
 /** All prototypes of a chunk, depth first, main function first. */
