@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { DeviceError } from "./errors";
-import { DEFAULT_HEAP_KB, DEFAULT_MODULES, parseHeapKb, parseModules } from "./options";
+import { DEFAULT_HEAP_KB, DEFAULT_LFS_KB, DEFAULT_MODULES, parseHeapKb, parseLfsKb, parseModules } from "./options";
 import { Pty } from "./pty";
 import { VirtualDevice } from "./virtual-device";
 
@@ -14,6 +14,7 @@ interface DeviceCliOptions {
   fs: string;
   broker?: string;
   heapKb: string;
+  lfsKb: string;
   modules: string;
   lua: string;
   chipId?: string;
@@ -41,6 +42,7 @@ export async function runDevice(opts: DeviceCliOptions): Promise<void> {
   const device = new VirtualDevice({
     fsDir: opts.fs,
     heapKb: parseHeapKb(opts.heapKb),
+    lfsBytes: parseLfsKb(opts.lfsKb) * 1024,
     modules: parseModules(opts.modules),
     luaVersion: opts.lua,
     ...(opts.chipId !== undefined ? { chipId: nonNegative("--chip-id", opts.chipId) } : {}),
@@ -88,7 +90,7 @@ export async function runDevice(opts: DeviceCliOptions): Promise<void> {
       }
     });
     log(
-      `virtual ESP8266 on ${pty.path} (${pty.device}), fs ${opts.fs}, Lua ${opts.lua}, heap ${opts.heapKb} KB, ` +
+      `virtual ESP8266 on ${pty.path} (${pty.device}), fs ${opts.fs}, Lua ${opts.lua}, heap ${opts.heapKb} KB, LFS ${device.flash.partitionTable().lfs_size / 1024} KB, ` +
         `modules ${device.modules.join(",")}${opts.broker !== undefined ? `, MQTT to ${opts.broker}` : ""}; Ctrl-C to stop, kill -HUP ${process.pid} to reset`,
     );
     device.start();
@@ -103,6 +105,7 @@ export function registerDeviceCommand(program: Command): Command {
     .requiredOption("--fs <dir>", "folder holding the device's flash file system (created when missing)")
     .option("--broker <url>", "send the device's MQTT connections to this broker instead of the host:port the firmware asks for")
     .option("--heap-kb <kb>", "Lua heap free for the firmware, in KB; past it the device panics and reboots", String(DEFAULT_HEAP_KB))
+    .option("--lfs-kb <kb>", "LFS partition of a new device, in KB (0 = none, as most cloud builds); a device keeps the table it has", String(DEFAULT_LFS_KB))
     .option("--modules <list>", "modules of the emulated NodeMCU build, comma-separated; the others are nil", DEFAULT_MODULES.join(","))
     .option("--lua <version>", "Lua of the emulated build: 5.1 or 5.3", "5.1")
     .option("--chip-id <n>", "node.chipid() (default: derived from the --fs folder name)")

@@ -2,6 +2,7 @@
  * What the host does for each request the Lua side queued during an entry:
  * one small handler per request kind, dispatched from a table.
  */
+import type { PartitionTable } from "./flash-regions";
 import type { FsDir } from "./fs-dir";
 import { type DeviceRequest, type Field, fieldBytes, fieldNumber, fieldText } from "./mailbox";
 import type { ConnectRequest, MqttBridge } from "./mqtt-bridge";
@@ -22,6 +23,10 @@ export interface RequestContext {
   setTlsCa(pem: string): void;
   setTlsVerify(on: boolean): void;
   fault(message: string): void;
+  /** node.setpartitiontable: store the table (the restart follows). */
+  setPartitions(table: PartitionTable): void;
+  /** node.LFS.reload: the named image file becomes the LFS region's contents (the restart follows). */
+  lfsReload(name: string): void;
   readonly wifi: WifiLink;
   readonly mqtt: MqttBridge;
   readonly fs: FsDir;
@@ -61,6 +66,9 @@ const HANDLERS: Record<string, Handler> = {
   restart: (ctx, f) => ctx.restart(fieldText(f[0])),
   dsleep: (ctx, f) => ctx.deepSleep(fieldNumber(f[0])),
   fault: (ctx, f) => ctx.fault(fieldText(f[0])),
+  partitions: (ctx, f) =>
+    ctx.setPartitions({ lfs_addr: fieldNumber(f[0]), lfs_size: fieldNumber(f[1]), spiffs_addr: fieldNumber(f[2]), spiffs_size: fieldNumber(f[3]) }),
+  lfs_reload: (ctx, f) => ctx.lfsReload(fieldText(f[0])),
 
   wifi_connect: (ctx, f) => ctx.wifi.connect(fieldText(f[0]), fieldNumber(f[1]) !== 0),
   wifi_disconnect: (ctx) => ctx.wifi.disconnect(),

@@ -43,6 +43,13 @@ export function spiffsName(rel: string): string {
     .replace(/%([0-9a-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
+/**
+ * A folder in the device's folder that is not SPIFFS: the flash regions
+ * outside it (device/flash-regions.ts). hostName never makes this name ("%"
+ * is always followed by two hex digits or ends the name), so no file maps to it.
+ */
+export const FLASH_REGIONS_FOLDER = "%flash";
+
 export class FsDir {
   constructor(readonly dir: string) {
     try {
@@ -65,6 +72,9 @@ export class FsDir {
     const files = new Map<string, Buffer>();
     const walk = (folder: string): void => {
       for (const entry of readdirSync(folder, { withFileTypes: true })) {
+        if (folder === this.dir && entry.name === FLASH_REGIONS_FOLDER) {
+          continue;
+        }
         const full = join(folder, entry.name);
         if (entry.isDirectory()) {
           walk(full);
@@ -75,6 +85,12 @@ export class FsDir {
     };
     walk(this.dir);
     return files;
+  }
+
+  /** One file's contents, or undefined when there is no such file. */
+  read(name: string): Buffer | undefined {
+    const path = this.path(name);
+    return existsSync(path) && statSync(path).isFile() ? readFileSync(path) : undefined;
   }
 
   /** Write `data` at `offset` and cut the file to `total` bytes (creates it). */
@@ -104,8 +120,12 @@ export class FsDir {
     }
   }
 
+  /** Erase every file (SPIFFS only: the flash regions stay). */
   format(): void {
     for (const entry of readdirSync(this.dir)) {
+      if (entry === FLASH_REGIONS_FOLDER) {
+        continue;
+      }
       rmSync(join(this.dir, entry), { recursive: true, force: true });
     }
   }

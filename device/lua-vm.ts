@@ -48,6 +48,14 @@ export interface BootSettings {
   seed: number;
   /** An entry running longer than this trips the (software) watchdog. */
   wdtSeconds: number;
+  /** The partition table (node.getpartitiontable), bytes. */
+  partitions: { lfs_addr: number; lfs_size: number; spiffs_addr: number; spiffs_size: number };
+  /** Where the firmware's code ends: a new LFS partition goes here. */
+  irom0End: number;
+  /** Bytes of the image in the LFS region (0 when empty). */
+  lfsUsedBytes: number;
+  /** What node.LFS.reload would say of each image file on the file system: "ok" or the device's error text. */
+  lfsVerdicts: Record<string, string>;
 }
 
 type LuaValue = string | number | boolean | undefined | LuaValue[] | { [key: string]: LuaValue };
@@ -92,6 +100,14 @@ function settingsLiteral(s: BootSettings): string {
     tls_ca_stored: s.tlsCaStored,
     seed: s.seed,
     wdt_seconds: s.wdtSeconds,
+    lfs_addr: s.partitions.lfs_addr,
+    lfs_size: s.partitions.lfs_size,
+    spiffs_addr: s.partitions.spiffs_addr,
+    spiffs_size: s.partitions.spiffs_size,
+    irom0_end: s.irom0End,
+    lfs_used: s.lfsUsedBytes,
+    lfs_time: 0,
+    lfs_verdicts: s.lfsVerdicts,
   };
   const rtcmem = luaLiteral([...s.rtcmem], true);
   return luaLiteral(fields).replace(/}$/, `,rtcmem=${rtcmem}}`);
@@ -111,8 +127,12 @@ export class DeviceVm {
   private lua: WasmLua | undefined;
   private spill = 0;
 
-  /** Make the state, load the modules and the files; nothing runs until enter(…, "boot"). */
-  constructor(version: LuaVersion, settings: BootSettings, files: ReadonlyMap<string, Buffer>) {
+  /**
+   * Make the state, load the modules and the files, and the LFS region's
+   * modules (standard chunks) before the heap baseline, as code in flash;
+   * nothing runs until enter(…, "boot").
+   */
+  constructor(version: LuaVersion, settings: BootSettings, files: ReadonlyMap<string, Buffer>, lfsModules: ReadonlyMap<string, Buffer> = new Map()) {
     const lua = new WasmLua({ version, print: "discard" });
     this.lua = lua;
     try {
@@ -127,6 +147,9 @@ export class DeviceVm {
           // A \ddd-escaped literal, not the hex path: Lua's lexer reads it far faster.
           lua.run(`__wasm.vars[${luaString("fs:" + name)}] = ${luaString(data)}`, "=fs");
         }
+      }
+      for (const [name, chunk] of lfsModules) {
+        lua.run(`__wasm.vars[${luaString("lfs:" + name)}] = ${luaString(chunk)}`, "=lfs");
       }
       // Chunk names "=nodemcu…" let tracebacks leave the emulator's frames out.
       lua.run(

@@ -31,6 +31,18 @@ export const DEFAULT_MODULES: readonly string[] = EMULATED_MODULES;
 
 /** Lua heap free for the firmware after boot, in KB (NODEMCU.md: ~40-44 KB on a 3.x Lua 5.1 build). */
 export const DEFAULT_HEAP_KB = 40;
+/** SPIFFS of a fresh virtual device, in bytes (a 4 MB board's file system). */
+export const DEFAULT_FS_BYTES = 3 * 1024 * 1024;
+/** LFS partition of a fresh virtual device, in KB: what ./flash.sh adds to a board without one. */
+export const DEFAULT_LFS_KB = 128;
+
+export function parseLfsKb(text: string): number {
+  const kb = Number(text);
+  if (!Number.isInteger(kb) || kb < 0 || kb % 4 !== 0 || kb > 1024) {
+    throw new DeviceError(`--lfs-kb ${text}: give the LFS partition size in KB, a multiple of 4 (flash sectors) up to 1024; 0 = no LFS partition`);
+  }
+  return kb;
+}
 
 export interface VirtualDeviceOptions {
   /** Folder holding the device's flash file system (created when missing). */
@@ -61,8 +73,14 @@ export interface VirtualDeviceOptions {
   seed?: number;
   /** One entry into Lua longer than this resets the device like the software watchdog; default 3.2 s. */
   wdtSeconds?: number;
-  /** SPIFFS size in bytes (file.fsinfo()); default 3 MB. */
+  /** SPIFFS size in bytes (file.fsinfo()) of a fresh device; default 3 MB. node.setpartitiontable can change it. */
   fsTotalBytes?: number;
+  /**
+   * LFS partition of a fresh device, in bytes; default 128 KB (what ./flash.sh asks for), 0 = an image
+   * without one (most cloud builds). node.setpartitiontable can change it; the table is kept in the
+   * device's folder.
+   */
+  lfsBytes?: number;
 }
 
 export function parseModules(list: string): string[] {

@@ -16,11 +16,12 @@ import { basename } from "node:path";
 import { bootBanner } from "./banner";
 import { handleRequest, type RequestContext } from "./device-requests";
 import { DeviceError } from "./errors";
+import { FlashRegions, IROM0_END, lfsVerdict, looksLikeLfsImage, type PartitionTable } from "./flash-regions";
 import { FsDir } from "./fs-dir";
 import { DeviceVm } from "./lua-vm";
-import type { EntryResult } from "./mailbox";
+import { type DeviceRequest, type EntryResult, fieldText } from "./mailbox";
 import { MqttBridge } from "./mqtt-bridge";
-import { chipIdFor, DEFAULT_HEAP_KB, DEFAULT_MODULES, type VirtualDeviceOptions } from "./options";
+import { chipIdFor, DEFAULT_FS_BYTES, DEFAULT_HEAP_KB, DEFAULT_LFS_KB, DEFAULT_MODULES, type VirtualDeviceOptions } from "./options";
 import { SerialLine, uartText } from "./serial-line";
 import { encodeSnapshot, type SensorSource, SimpleSensors } from "./sensors";
 import { WifiLink } from "./wifi-link";
@@ -77,6 +78,8 @@ interface Boot {
 export class VirtualDevice extends EventEmitter<DeviceEvents> {
   readonly id: string;
   readonly fs: FsDir;
+  /** The partition table and the LFS region (kept in the device's folder). */
+  readonly flash: FlashRegions;
   readonly wifi: WifiLink;
   readonly sensors: SensorSource;
   readonly budgetBytes: number;
@@ -106,6 +109,10 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
     super();
     this.id = options.id ?? basename(options.fsDir);
     this.fs = new FsDir(options.fsDir);
+    this.flash = new FlashRegions(options.fsDir, {
+      lfsBytes: options.lfsBytes ?? DEFAULT_LFS_KB * 1024,
+      spiffsBytes: options.fsTotalBytes ?? DEFAULT_FS_BYTES,
+    });
     this.chipId = options.chipId ?? chipIdFor(this.id);
     this.seed = options.seed ?? this.chipId;
     this.budgetBytes = Math.round((options.heapKb ?? DEFAULT_HEAP_KB) * 1024);
@@ -217,7 +224,15 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
     this.serial.reset();
     const luaVersion = this.options.luaVersion ?? "5.1";
     this.emit("tx", uartText(bootBanner(this.modules, luaVersion)));
+    const partitions = this.flash.partitionTable();
     const files = this.fs.loadAll();
+    const lfsVerdicts: Record<string, string> = {};
+    for (const [name, data] of files) {
+      if (looksLikeLfsImage(data)) {
+        lfsVerdicts[name] = lfsVerdict(data, partitions.lfs_size);
+      }
+    }
+    const lfs = this.flash.lfsContents();
     const vm = new DeviceVm(
       luaVersion,
       {
@@ -226,7 +241,7 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
         chipId: this.chipId,
         flashId: 1458400,
         mac: "5c:cf:7f:" + [16, 8, 0].map((s) => ((this.chipId >> s) & 0xff).toString(16).padStart(2, "0")).join(":"),
-        fsTotalBytes: this.options.fsTotalBytes ?? 3 * 1024 * 1024,
+        fsTotalBytes: partitions.spiffs_size,
         adcMode: this.adcMode,
         bootReason: [...BOOT_REASON[reason]],
         rtcmem: this.rtcmem,
@@ -234,8 +249,13 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
         tlsCaStored: this.tlsCa !== undefined,
         seed: this.seed + this.bootCount,
         wdtSeconds: this.options.wdtSeconds ?? 3.2,
+        partitions,
+        irom0End: IROM0_END,
+        lfsUsedBytes: lfs?.usedBytes ?? 0,
+        lfsVerdicts,
       },
       files,
+      lfs?.modules,
     );
     const mqtt = new MqttBridge({
       redirect: this.redirect,
@@ -325,11 +345,57 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
         this.tlsVerify = on;
       },
       fault: (message) => this.fault(message),
+      setPartitions: (table) => this.setPartitions(table),
+      lfsReload: (name) => this.lfsReload(name),
       wifi: this.wifi,
       mqtt,
       fs: this.fs,
       serial: this.serial,
     };
+  }
+
+  /** node.setpartitiontable: the new table holds from the next boot; a moved SPIFFS comes up formatted. */
+  private setPartitions(table: PartitionTable): void {
+    const { spiffsMoved } = this.flash.setPartitionTable(table);
+    if (spiffsMoved) {
+      // The firmware finds no file system where SPIFFS now starts and formats it at boot.
+      this.fs.format();
+      this.emit("tx", uartText("Formatting file system. Please wait...\n"));
+    }
+  }
+
+  /**
+   * node.LFS.reload past the checks Lua could make: the image becomes the LFS
+   * region's contents (the restart follows). An image written in this very
+   * boot was not checked yet: checked now, and a bad one leaves the region as
+   * it was, with the device's message.
+   */
+  private lfsReload(name: string): void {
+    const image = this.fs.read(name);
+    const verdict = image === undefined ? "LFS image file not found" : lfsVerdict(image, this.flash.partitionTable().lfs_size);
+    if (image === undefined || verdict !== "ok") {
+      this.emit("tx", uartText(`${verdict}\n`));
+      return;
+    }
+    this.flash.storeLfs(image);
+  }
+
+  /** After writes in an entry: the host's check of each image file, for node.LFS.reload in later entries. */
+  private checkImageFiles(boot: Boot, requests: readonly DeviceRequest[]): void {
+    const written = new Set<string>();
+    for (const request of requests) {
+      const field = request.kind === "fs_put" ? request.fields[0] : request.kind === "fs_rename" ? request.fields[1] : undefined;
+      if (field !== undefined) {
+        written.add(fieldText(field));
+      }
+    }
+    const lfsBytes = this.flash.partitionTable().lfs_size;
+    for (const name of written) {
+      const data = this.fs.read(name);
+      if (data !== undefined && looksLikeLfsImage(data) && !boot.ending) {
+        this.post("lfs_verdict", name, lfsVerdict(data, lfsBytes));
+      }
+    }
   }
 
   private restartSoon(reason: "restart" | "error"): void {
@@ -424,6 +490,7 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
         this.fault(`request "${request.kind}" failed on the host: ${(error as Error).stack ?? String(error)}`);
       }
     }
+    this.checkImageFiles(boot, result.requests);
     if (result.status === "panic") {
       this.panic(boot, result.usedBytes);
       return;

@@ -213,6 +213,10 @@ end
 --- An error escaped a callback: NodeMCU 3.x reports it and restarts
 -- (unless node.setonerror() installed a handler, which decides).
 local function callback_failed(err)
+  if D.unwinding then
+    -- node.LFS.reload or node.setpartitiontable: the chip restarts and never returns to the caller.
+    return
+  end
   if err == OOM or D.oom then
     D.oom = true
     D.halted = true
@@ -284,9 +288,18 @@ local function flush_files()
   end
 end
 
+--- Forget the host's check of a file's contents (checked anew when the host sees the new ones).
+-- Only when there is one: in Lua 5.1, t[k] = nil for an absent k inserts the key.
+local function forget_verdict(name)
+  if settings.lfs_verdicts[name] ~= nil then
+    settings.lfs_verdicts[name] = nil
+  end
+end
+
 local file_hooks = {
   extras = true,
   changed = function(name, offset)
+    forget_verdict(name)
     local d = dirty[name]
     if d == nil or offset < d then
       dirty[name] = offset
@@ -294,16 +307,24 @@ local file_hooks = {
     fs_bytes_cache = nil
   end,
   removed = function(name)
+    forget_verdict(name)
     dirty[name] = nil
     fs_bytes_cache = nil
     req("fs_remove", name)
   end,
   renamed = function(from, to)
+    local verdict = settings.lfs_verdicts[from]
+    forget_verdict(from)
+    forget_verdict(to)
+    if verdict ~= nil then
+      settings.lfs_verdicts[to] = verdict
+    end
     flush_file(from, to)
     fs_bytes_cache = nil
     req("fs_rename", from, to)
   end,
   formatted = function()
+    settings.lfs_verdicts = {}
     dirty = {}
     fs_bytes_cache = nil
     req("fs_format")
@@ -742,10 +763,144 @@ function node.info(group)
     return { node_version_major = 3, node_version_minor = 0, node_version_revision = 0, git_branch = "release",
       git_commit_id = "virtual", git_release = "3.0-espfleet-virtual", git_commit_dts = "202001010000" }
   elseif group == "build_config" then
-    return { ssl = modules.tls == true, lfs_size = 0, modules = INFO_MODULE_ORDER, number_type = "float" }
+    return { ssl = modules.tls == true, lfs_size = settings.lfs_size, modules = INFO_MODULE_ORDER, number_type = "float" }
+  elseif group == "lfs" then
+    return { lfs_base = settings.lfs_addr, lfs_mapped = 0x40200000 + settings.lfs_addr, lfs_size = settings.lfs_size,
+      lfs_used = settings.lfs_used }
   end
   error("bad argument #1 to 'info' (invalid group)", 0)
 end
+
+-- ---------------------------------------------------------------------------
+-- node: partition table and LFS (app/modules/node.c, app/lua/lflash.c)
+-- ---------------------------------------------------------------------------
+
+--- The chip restarts in the middle of a call that never returns on the device
+-- (node_setpartitiontable and luaL_lfsreload end in `while (1) {}`): unwind
+-- the entry without reporting an error to the firmware or the REPL.
+local function restart_now(reason)
+  request_restart(reason)
+  D.unwinding = true
+  error("restarting", 0)
+end
+
+local PT_KEYS = { lfs_addr = true, lfs_size = true, spiffs_addr = true, spiffs_size = true }
+local SECTOR = 4096
+local FLASH_SIZE = 4194304
+local SYSTEM_PARAMETER_SIZE = 0x3000
+
+function node.getpartitiontable()
+  return { lfs_addr = settings.lfs_addr, lfs_size = settings.lfs_size, spiffs_addr = settings.spiffs_addr,
+    spiffs_size = settings.spiffs_size }
+end
+
+--- Checks as node_setpartitiontable does (sector-aligned, in order after the
+-- firmware, inside the flash), then the host stores the table and reboots.
+function node.setpartitiontable(t)
+  if type(t) ~= "table" then
+    argerror(1, "setpartitiontable", "must be table")
+  end
+  local pt = node.getpartitiontable()
+  for k, v in pairs(t) do
+    if type(k) ~= "string" or type(v) ~= "number" or not PT_KEYS[k] then
+      argerror(1, "setpartitiontable", "invalid partition setting")
+    end
+    pt[k] = floor(v)
+  end
+  if t.lfs_size ~= nil and t.lfs_addr == nil and settings.lfs_size == 0 then
+    pt.lfs_addr = settings.irom0_end -- a new LFS partition follows the firmware
+  end
+  if t.spiffs_size ~= nil and t.spiffs_addr == nil then
+    pt.spiffs_addr = pt.spiffs_size <= FLASH_SIZE - SYSTEM_PARAMETER_SIZE - 0x100000 and 0x100000
+      or pt.lfs_addr + pt.lfs_size
+  end
+  local last = settings.irom0_end
+  for _, part in ipairs({ { pt.lfs_addr, pt.lfs_size }, { pt.spiffs_addr, pt.spiffs_size } }) do
+    local addr, size = part[1], part[2]
+    if size > 0 then
+      if addr % SECTOR ~= 0 or size % SECTOR ~= 0 or addr < last or addr + size > FLASH_SIZE then
+        error("Partition value out of range", 0)
+      end
+      last = addr + size
+    end
+  end
+  req("partitions", pt.lfs_addr, pt.lfs_size, pt.spiffs_addr, pt.spiffs_size)
+  restart_now("restart")
+end
+
+-- The modules of the image in the LFS partition, loaded by the host before
+-- the heap baseline was taken: their code and constants are in flash on the
+-- device, so they are not the firmware's heap here either.
+local lfs_functions, lfs_names = {}, nil
+for key, value in pairs(W.vars) do
+  if sub(key, 1, 4) == "lfs:" then
+    local name = sub(key, 5)
+    lfs_functions[name] = assert(loadstring(value, "=" .. name))
+    W.vars[key] = nil
+    lfs_names = lfs_names or {}
+    lfs_names[#lfs_names + 1] = name
+  end
+end
+if lfs_names then
+  tsort(lfs_names)
+end
+
+--- Free heap node.LFS.reload needs to inflate and write an image (the issue's measurement on the device).
+local LFS_RELOAD_HEAP = 24 * 1024
+local LFS = { time = settings.lfs_time }
+function LFS.get(name)
+  if type(name) ~= "string" then
+    return nil
+  end
+  return lfs_functions[name]
+end
+function LFS.list()
+  if lfs_names == nil then
+    return nil
+  end
+  local copy = {}
+  for i = 1, #lfs_names do
+    copy[i] = lfs_names[i]
+  end
+  return copy
+end
+--- luaL_lfsreload: the first pass checks the image and returns its error;
+-- past it the chip writes the partition and restarts (never returns). The
+-- host checked every image file it has seen (settings.lfs_verdicts and
+-- lfs_verdict events); a file written in this very boot is checked by the
+-- host after the restart, which then leaves the partition as it was.
+function LFS.reload(name)
+  if settings.lfs_size == 0 then
+    return "No LFS partition allocated"
+  end
+  name = checkstring(name, 1, "reload")
+  local data = store.files[name]
+  if data == nil then
+    return "LFS image file not found"
+  end
+  if #data <= 200 or sub(data, 1, 2) ~= "\31\139" then
+    -- lflash.c: no luac.cross output is that small, and anything but gzip fails the first inflate.
+    return "read error on LFS image file"
+  end
+  local verdict = settings.lfs_verdicts[name]
+  if verdict ~= nil and verdict ~= "ok" then
+    return verdict
+  end
+  collectgarbage("collect")
+  if budget - used() < LFS_RELOAD_HEAP then
+    return "Memory allocation error"
+  end
+  flush_files()
+  req("lfs_reload", name)
+  console("LFS region updated.  Restarting.\n")
+  restart_now("restart")
+end
+setmetatable(LFS, { __index = function(_, name)
+  return lfs_functions[name]
+end })
+node.LFS = LFS
+node.flashindex = LFS.get -- deprecated synonyms (docs/modules/node.md)
+node.flashreload = LFS.reload
 
 local repl_line -- defined with the REPL below
 --- Submit a chunk to the interpreter as if typed (one line per newline).
@@ -1486,7 +1641,7 @@ repl_line = function(line)
   end
   pack(xpcall(f, handler))
   if not r[1] then
-    if r[2] == "watchdog" then
+    if r[2] == "watchdog" or D.unwinding then
       return
     end
     console("Lua error: " .. tostring(r[2]) .. "\n")
@@ -1525,6 +1680,12 @@ local function run_init()
 end
 
 local handlers = {
+  --- The host's check of an image file written in this boot (what node.LFS.reload would say of it).
+  lfs_verdict = function(name, verdict)
+    if store.files[name] ~= nil then
+      settings.lfs_verdicts[name] = verdict
+    end
+  end,
   boot = function()
     run_init()
   end,
