@@ -14,7 +14,11 @@
  *     tick 10,000 to 100,000;
  *   - where it goes: each module's code and load-time data, and the
  *     run-time data of the node object, field by field.
- * Ends with a one-line verdict against the 20 KB goal.
+ *   - the same run from LFS: the modules of lfs.img loaded before the
+ *     baseline (code in flash), so only the app's data counts: steady state,
+ *     peaks (boot, config change, full buffer/reconnect) and growth.
+ * Ends with a one-line verdict against the LFS targets (12 KB steady, 20 KB
+ * at every peak, no growth) and exits 1 when they are missed.
  *
  * Heap figures are Lua's own accounting (collectgarbage("count")) after a
  * full collection; the ESP8266 allocator adds its per-block overhead on top.
@@ -24,8 +28,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { dumpChunk, readLfsImage } from "../firmware/lfs";
 import { buildFirmware } from "./build-firmware";
-import { allProtos, parseChunk, stripChunk } from "./lib/lua-bytecode";
+import { allProtos, parseChunk, stripChunk } from "../firmware/lfs/lua51-chunk";
 import { luaString, WasmLua } from "./lib/wasm-lua";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -34,8 +39,11 @@ const mockPath = process.env.ESPFLEET_NODEMCU_MOCK ?? join(root, "test", "lua", 
 const commonPath = join(root, "device", "lua", "nodemcu_common.lua");
 const outFile = join(root, "build", "bench-firmware.json");
 
-/** The project goal: steady-state heap of the whole firmware, in KB. */
+/** Goal without LFS (the .lc fallback): steady-state heap of the whole firmware, in KB. */
 const GOAL_KB = 20;
+/** Targets from LFS (issue 10): steady state and every peak (boot, config change, full buffer, reconnect), in KB. */
+const LFS_STEADY_KB = 12;
+const LFS_PEAK_KB = 20;
 /** Growth from tick 10,000 to 100,000 still counted as "no growth" (interned strings, table slack). */
 const GROWTH_TOLERANCE_BYTES = 512;
 
@@ -107,6 +115,15 @@ function bundleModules(app: string): { name: string; body: string }[] {
 // ---------------------------------------------------------------------------
 // Heap
 
+/** The modules of an LFS image, decoded as the device's loader does, as standard chunks this Lua loads. */
+function lfsModulesOf(imagePath: string): Map<string, Uint8Array> {
+  if (!existsSync(imagePath)) {
+    throw new Error(`${imagePath} is missing: npm run build:firmware writes it`);
+  }
+  const image = readLfsImage(new Uint8Array(readFileSync(imagePath)));
+  return new Map(image.modules.map((m) => [m.name, dumpChunk(m.main)]));
+}
+
 /** Lua run in every state before the baseline: the mock, a seeded file system, the tick driver. */
 function setupLua(): string {
   return String.raw`
@@ -118,6 +135,24 @@ print = function() end
 sim.files["config.json"] = ${luaString(CONFIG_JSON)}
 -- The app finds its cold code (cfg.lc) on the mock's flash, as on the device.
 sim.files["cfg.lc"] = __wasm.sources["cfg.lc"]
+
+-- LFS: the modules of lfs.img, loaded before the baseline is taken, as code
+-- and constants in flash are on the device: only what running them makes
+-- (closures, tables, strings built at run time) is counted.
+if __wasm.sources["lfs:app"] then
+  local loaded, names = {}, {}
+  for key, chunk in pairs(__wasm.sources) do
+    if key:sub(1, 4) == "lfs:" then
+      loaded[key:sub(5)] = assert(loadstring(chunk, "=" .. key:sub(5)))
+      names[#names + 1] = key:sub(5)
+    end
+  end
+  table.sort(names)
+  node.LFS = {
+    get = function(name) return loaded[name] end,
+    list = function() local t = {}; for i = 1, #names do t[i] = names[i] end; return t end,
+  }
+end
 
 -- Reachable heap (a full GC first: the device's emergency GC frees garbage
 -- before it fails an allocation) at the two moments the config code is in use
@@ -143,7 +178,7 @@ bench = { tick = 0, interval = 1000, data = 0, acks = 0, status = 0, events = 0,
   changes = 0, outages = 0, max_live = 0, max_live_tick = 0, live = 0, stopped = false, max_tick_garbage = 0, max_peak = 0, samples = 0 }
 
 local floor, find, collect = math.floor, string.find, collectgarbage
-local DATA, ACK, EVENT, STATUS = "^sensor_data/", "^config_ack/", "^event/", "^status/"
+local DATA, ACK, EVENT, STATUS = "^sensor_data", "^config_ack/", "^event/", "^status/"
 
 function bench_connected()
   local p = sim.broker.published
@@ -243,6 +278,8 @@ interface Sources {
   cfgLc: Uint8Array | undefined;
   mock: string;
   extra: Record<string, string | Uint8Array>;
+  /** The modules of lfs.img as standard chunks (the app then runs from LFS); undefined: run from the files. */
+  lfs?: Map<string, Uint8Array>;
 }
 
 /** A fresh wasm32 Lua 5.1 with the sources and the mock loaded; returns it and its heap. */
@@ -259,6 +296,9 @@ function baselineState(sources: Sources): { lua: WasmLua; base: number } {
   for (const [name, contents] of Object.entries(sources.extra)) {
     lua.addSource(name, contents);
   }
+  for (const [name, chunk] of sources.lfs ?? []) {
+    lua.addSource("lfs:" + name, chunk);
+  }
   lua.run(setupLua(), "=bench-setup");
   return { lua, base: lua.heapBytes() };
 }
@@ -271,10 +311,10 @@ function loadedOnly(sources: Sources, file: string): number {
   return delta;
 }
 
-/** Start the app from `file`, bring wifi and MQTT up; the state is left running. */
+/** Start the app from `file` ("LFS": node.LFS.get("app"), as init.lua does), bring wifi and MQTT up; the state is left running. */
 function startApp(sources: Sources, file: string): { lua: WasmLua; base: number; connected: number } {
   const { lua, base } = baselineState(sources);
-  lua.run(`dofile(${luaString(file)})`, "=bench");
+  lua.run(file === "LFS" ? `assert(node.LFS.get("app"), "no app in LFS")()` : `dofile(${luaString(file)})`, "=bench");
   const [ok] = lua.run(
     `sim.wifi_up()
      for _ = 1, 100 do
@@ -312,9 +352,9 @@ interface RunResult {
   seconds: number;
 }
 
-function runTicks(sources: Sources): RunResult {
+function runTicks(sources: Sources, file: string): RunResult {
   const t0 = performance.now();
-  const { lua, base, connected } = startApp(sources, "app.lc");
+  const { lua, base, connected } = startApp(sources, file);
   const checkpoints: { tick: number; bytes: number }[] = [];
   const step = TICKS / 10;
   for (let from = 1; from <= TICKS; from += step) {
@@ -749,7 +789,8 @@ function main(): void {
   fromSource.lua.close();
   const { base: baselineBytes, lua: probe } = baselineState(sources);
   probe.close();
-  const run = runTicks(sources);
+  const run = runTicks(sources, "app.lc");
+  const lfsRun = runTicks({ ...sources, lfs: lfsModulesOf(join(dist, "lfs.img")) }, "LFS");
   const functions = functionCosts(appLua, appLcFull);
   const modules = measureModules(sources, appLua);
   const live = walkLiveObjects(sources, functions, WALK_TICKS);
@@ -859,13 +900,40 @@ function main(): void {
   const steady = Math.max(run.afterRun, run.maxLive);
   const grows = run.growth > GROWTH_TOLERANCE_BYTES;
   const fits = steady <= GOAL_KB * KB;
-  const pass = fits && !grows;
   say(
-    `VERDICT: ${pass ? "PASS" : "FAIL"}: steady-state heap ${kb(run.afterRun)} KB (max ${kb(run.maxLive)} KB) ` +
+    `without LFS (.lc files): steady-state heap ${kb(run.afterRun)} KB (max ${kb(run.maxLive)} KB) ` +
       `${fits ? "within" : `is ${kb(steady - GOAL_KB * KB)} KB over`} the ${GOAL_KB} KB goal; ` +
-      `${grows ? "it grows" : "no growth"} (${run.growth >= 0 ? "+" : ""}${num(run.growth)} B from tick ${num(GROWTH_FROM_TICK)} to ${num(TICKS)}).`,
+      `${grows ? "it grows" : "no growth"} (${run.growth >= 0 ? "+" : ""}${num(run.growth)} B from tick ${num(GROWTH_FROM_TICK)} to ${num(TICKS)}); no target.`,
+  );
+  say();
+  say("Lua heap from LFS (lfs.img: code and constants in flash, only data on the heap), KB, same run:");
+  const lfsPeaks: [string, number][] = [
+    ["boot (start() writes the boot counter, config schema built)", lfsRun.bootPeak],
+    ["config change (config.json written, cfg module in use)", lfsRun.changePeak],
+    [`full buffer and reconnect (most live heap over the run, tick ${num(lfsRun.maxLiveTick)})`, lfsRun.maxLive],
+  ];
+  say(
+    table(
+      [
+        ["started, wifi up, MQTT connected", kb(lfsRun.startedConnected)],
+        [`steady state, after ${num(TICKS)} ticks`, kb(lfsRun.afterRun)],
+        ...lfsPeaks.map(([what, bytes]): string[] => [`peak: ${what}`, kb(bytes)]),
+        ["live + the most garbage one tick made (GC stopped)", kb(lfsRun.maxPeak)],
+        [`growth, tick ${num(GROWTH_FROM_TICK)} -> ${num(TICKS)}`, `${lfsRun.growth >= 0 ? "+" : ""}${num(lfsRun.growth)} B`],
+      ],
+      ["l", "r"],
+    ),
+  );
+  const lfsWorstPeak = Math.max(...lfsPeaks.map(([, bytes]) => bytes));
+  const lfsGrows = lfsRun.growth > GROWTH_TOLERANCE_BYTES;
+  const pass = lfsRun.afterRun <= LFS_STEADY_KB * KB && lfsWorstPeak <= LFS_PEAK_KB * KB && !lfsGrows;
+  say(
+    `VERDICT: ${pass ? "PASS" : "FAIL"}: from LFS ${kb(lfsRun.afterRun)} KB steady (target <= ${LFS_STEADY_KB}), ` +
+      `${kb(lfsWorstPeak)} KB at the highest peak (target <= ${LFS_PEAK_KB}), ` +
+      `${lfsGrows ? "grows" : "no growth"} (${lfsRun.growth >= 0 ? "+" : ""}${num(lfsRun.growth)} B, tolerance ${GROWTH_TOLERANCE_BYTES} B for string-table slack).`,
   );
   process.stdout.write(out.join("\n") + "\n");
+  process.exitCode = pass ? 0 : 1;
 
   const json = {
     generatedAt: new Date().toISOString(),
@@ -901,7 +969,18 @@ function main(): void {
     },
     run: { ticks: TICKS, configEvery: CONFIG_EVERY, offlineEvery: OFFLINE_EVERY, offlineTicks: OFFLINE_TICKS, counters: run.counters, seconds: run.seconds },
     stringTable: { constantStrings: constStrings, runtimeStrings: dataStrings, bytesLow: appStrings * 4, bytesHigh: appStrings * 8 },
-    goal: { kb: GOAL_KB, growthToleranceBytes: GROWTH_TOLERANCE_BYTES, pass },
+    lfs: {
+      startedConnected: lfsRun.startedConnected,
+      afterRun: lfsRun.afterRun,
+      maxDuringRun: lfsRun.maxLive,
+      maxDuringRunTick: lfsRun.maxLiveTick,
+      bootPeakReachable: lfsRun.bootPeak,
+      configChangePeakReachable: lfsRun.changePeak,
+      peakLivePlusOneTickGarbage: lfsRun.maxPeak,
+      growth10000to100000: lfsRun.growth,
+      checkpoints: lfsRun.checkpoints,
+    },
+    goal: { lcSteadyKb: GOAL_KB, lfsSteadyKb: LFS_STEADY_KB, lfsPeakKb: LFS_PEAK_KB, growthToleranceBytes: GROWTH_TOLERANCE_BYTES, pass },
     seconds: (performance.now() - t0) / 1000,
   };
   mkdirSync(dirname(outFile), { recursive: true });

@@ -17,16 +17,16 @@
  * imports aside).
  */
 import type { Platform } from "./platform";
-import { Topics, topicsFor } from "./topics";
+import { fillId, Topics, topicsFor } from "./topics";
 
 export { topicsFor };
 
-export const CONFIG_FILE = "config.json";
-export const BOOT_FILE = "boot.txt";
+const CONFIG_FILE = "config.json";
+const BOOT_FILE = "boot.txt";
 /** Longest `config_change` accepted, in bytes; NodeMCU drops anything over 1024. */
-export const MAX_CONFIG_BYTES = 512;
+const MAX_CONFIG_BYTES = 512;
 /** Keys of a `config_change` that address or authenticate the message rather than the config. */
-export const ENVELOPE_KEYS = ["target", "req", "sig", "ctr"];
+const ENVELOPE_KEYS = ["target", "req", "sig", "ctr"];
 /**
  * A signed `config_change` starts with its signature: `{"sig":"<64 hex>",`
  * then the rest of the object. The signature is HMAC-SHA256 under the fleet
@@ -39,7 +39,7 @@ export const ENVELOPE_KEYS = ["target", "req", "sig", "ctr"];
  */
 const SIG_HEAD = '{"sig":"';
 /** Highest `ctr` a node accepts: NodeMCU's integer builds hold 32-bit signed numbers. */
-export const MAX_COUNTER = 2147483647;
+const MAX_COUNTER = 2147483647;
 
 export const enum Kind {
   /** Whole number within [min, max]. */
@@ -51,6 +51,13 @@ export const enum Kind {
   Flag,
   /** Non-empty list of known sensor names, no repeats. */
   Sensors,
+  /**
+   * Text that is a topic a node publishes on: no MQTT wildcard (`+`, `#`),
+   * and at most one `{id}`, as a whole topic level, which the node fills
+   * with its id (firmware/core/topics.ts fillId). A whole level, so that a
+   * consumer subscribes with `+` in its place and reads the id off the topic.
+   */
+  Template,
 }
 
 /**
@@ -72,28 +79,21 @@ export type FieldSpec = readonly [
 ];
 
 /** Sensor names a node may enable, with the unit its reading is in. */
-export const SENSOR_UNITS: Record<string, string> = {
+const SENSOR_UNITS: Record<string, string> = {
   temperature: "°C",
   humidity: "%RH",
   adc: "counts 0-1024",
   vdd: "V",
 };
-export const MAX_SENSORS = 4;
+const MAX_SENSORS = 4;
 /**
- * The sensor names, as a list. Names from the wire are checked against this
- * list, never looked up in SENSOR_UNITS: in JS a plain object answers for
- * `constructor`, `toString`, `__proto__`... (issue 15), in Lua it does not.
+ * Is `name` a sensor a node may enable (a key of SENSOR_UNITS)? Compared
+ * name by name, never looked up in SENSOR_UNITS: in JS a plain object answers
+ * for `constructor`, `toString`, `__proto__`... (issue 15), in Lua it does
+ * not; and no list of names is kept on the device's heap.
  */
-export const SENSOR_NAMES = ["temperature", "humidity", "adc", "vdd"];
-
-/** Is `name` one of SENSOR_NAMES? */
-export function isSensorName(name: unknown): boolean {
-  for (const known of SENSOR_NAMES) {
-    if (known === name) {
-      return true;
-    }
-  }
-  return false;
+function isSensorName(name: unknown): boolean {
+  return name === "temperature" || name === "humidity" || name === "adc" || name === "vdd";
 }
 
 export interface NodeConfig {
@@ -126,42 +126,111 @@ export interface NodeConfig {
 const HOUR_MS = 3600000;
 const DAY_MS = 24 * HOUR_MS;
 
-/** Every config key. Order matters: errors are reported in this order. */
-export const SCHEMA: FieldSpec[] = [
-  ["node_id", Kind.Text, 0, 32, "", false, ""],
-  ["wifi_ssid", Kind.Text, 0, 32, "", false, ""],
-  ["wifi_password", Kind.Text, 0, 64, "", false, ""],
-  ["mqtt_host", Kind.Text, 1, 64, "", false, "127.0.0.1"],
-  ["mqtt_port", Kind.Integer, 1, 65535, "", false, 1883],
-  ["mqtt_secure", Kind.Flag, 0, 0, "", false, false],
-  ["mqtt_user", Kind.Text, 0, 64, "", false, ""],
-  ["mqtt_password", Kind.Text, 0, 64, "", false, ""],
-  ["mqtt_keepalive_s", Kind.Integer, 10, 3600, "s", false, 60],
+/** How many config keys there are; fieldSpec(0 … FIELD_COUNT - 1) are they. */
+const FIELD_COUNT = 24;
+
+/**
+ * The i-th config key (0-based). Order matters: errors are reported in this order.
+ * Made anew at each call rather than kept in a module-level array: on the
+ * device that array is about 4 KB of tables, on the heap for as long as the
+ * module is loaded (all of boot and of a config change), while the code and
+ * strings here are in flash (LFS). A loop over the keys holds one tuple at a
+ * time; each is garbage when the loop moves on.
+ */
+function fieldSpec(i: number): FieldSpec {
+  if (i === 0) {
+    return ["node_id", Kind.Text, 0, 32, "", false, ""];
+  }
+  if (i === 1) {
+    return ["wifi_ssid", Kind.Text, 0, 32, "", false, ""];
+  }
+  if (i === 2) {
+    return ["wifi_password", Kind.Text, 0, 64, "", false, ""];
+  }
+  if (i === 3) {
+    return ["mqtt_host", Kind.Text, 1, 64, "", false, "127.0.0.1"];
+  }
+  if (i === 4) {
+    return ["mqtt_port", Kind.Integer, 1, 65535, "", false, 1883];
+  }
+  if (i === 5) {
+    return ["mqtt_secure", Kind.Flag, 0, 0, "", false, false];
+  }
+  if (i === 6) {
+    return ["mqtt_user", Kind.Text, 0, 64, "", false, ""];
+  }
+  if (i === 7) {
+    return ["mqtt_password", Kind.Text, 0, 64, "", false, ""];
+  }
+  if (i === 8) {
+    return ["mqtt_keepalive_s", Kind.Integer, 10, 3600, "s", false, 60];
+  }
   // Shared secret of signed config changes; "" = accept unsigned ones. Settable at run time by a message signed with the current key (rotation).
-  ["fleet_key", Kind.Text, 0, 64, "", true, ""],
+  if (i === 9) {
+    return ["fleet_key", Kind.Text, 0, 64, "", true, ""];
+  }
   // The `ctr` of the last signed change applied; a signed change must carry a higher one (no replays).
-  ["config_counter", Kind.Integer, 0, MAX_COUNTER, "", false, 0],
-  ["topic_prefix", Kind.Text, 0, 32, "", false, ""],
-  ["topic_data", Kind.Text, 1, 32, "", false, "sensor_data"],
-  ["topic_config", Kind.Text, 1, 32, "", false, "config_change"],
-  ["interval_ms", Kind.Integer, 100, DAY_MS, "ms", true, 10000],
-  ["sensitivity", Kind.Decimal, 0, 1000, "", true, 0],
-  ["heartbeat_ms", Kind.Integer, 1000, DAY_MS, "ms", true, 300000],
-  ["sensors", Kind.Sensors, 1, MAX_SENSORS, "", true, ["temperature", "humidity"]],
+  if (i === 10) {
+    return ["config_counter", Kind.Integer, 0, MAX_COUNTER, "", false, 0];
+  }
+  if (i === 11) {
+    return ["topic_prefix", Kind.Text, 0, 32, "", false, ""];
+  }
+  if (i === 12) {
+    return ["topic_data", Kind.Template, 1, 32, "", false, "sensor_data"];
+  }
+  if (i === 13) {
+    return ["topic_config", Kind.Text, 1, 32, "", false, "config_change"];
+  }
+  if (i === 14) {
+    return ["interval_ms", Kind.Integer, 100, DAY_MS, "ms", true, 10000];
+  }
+  if (i === 15) {
+    return ["sensitivity", Kind.Decimal, 0, 1000, "", true, 0];
+  }
+  if (i === 16) {
+    return ["heartbeat_ms", Kind.Integer, 1000, DAY_MS, "ms", true, 300000];
+  }
+  if (i === 17) {
+    return ["sensors", Kind.Sensors, 1, MAX_SENSORS, "", true, ["temperature", "humidity"]];
+  }
   // 100 buffered readings of ~110 B each is ~14 KB of Lua heap on the device.
-  ["buffer_capacity", Kind.Integer, 0, 100, "readings", true, 50],
-  ["qos", Kind.Integer, 0, 1, "", true, 1],
-  ["reconnect_min_ms", Kind.Integer, 100, HOUR_MS, "ms", false, 1000],
-  ["reconnect_max_ms", Kind.Integer, 1000, HOUR_MS, "ms", false, 60000],
-  ["flush_gap_ms", Kind.Integer, 0, 10000, "ms", true, 50],
+  if (i === 18) {
+    return ["buffer_capacity", Kind.Integer, 0, 100, "readings", true, 50];
+  }
+  if (i === 19) {
+    return ["qos", Kind.Integer, 0, 1, "", true, 1];
+  }
+  if (i === 20) {
+    return ["reconnect_min_ms", Kind.Integer, 100, HOUR_MS, "ms", false, 1000];
+  }
+  if (i === 21) {
+    return ["reconnect_max_ms", Kind.Integer, 1000, HOUR_MS, "ms", false, 60000];
+  }
+  if (i === 22) {
+    return ["flush_gap_ms", Kind.Integer, 0, 10000, "ms", true, 50];
+  }
   // NodeMCU pin index; dht.read accepts D1-D12 only (dht.c MOD_CHECK_ID); D4 is GPIO2 on NodeMCU dev kits.
-  ["dht_pin", Kind.Integer, 1, 12, "", false, 4],
-];
+  if (i === 23) {
+    return ["dht_pin", Kind.Integer, 1, 12, "", false, 4];
+  }
+  return ["", Kind.Flag, 0, 0, "", false, false];
+}
+
+/** Every config key, in order (for the host: docs, CLI checks, tests). */
+function schema(): FieldSpec[] {
+  const all: FieldSpec[] = [];
+  for (let i = 0; i < FIELD_COUNT; i++) {
+    all.push(fieldSpec(i));
+  }
+  return all;
+}
 
 /** A fresh config holding every key's default. */
-export function defaultConfig(): NodeConfig {
+function defaultConfig(): NodeConfig {
   const config: Fields = {};
-  for (const spec of SCHEMA) {
+  for (let i = 0; i < FIELD_COUNT; i++) {
+    const spec = fieldSpec(i);
     config[spec[0]] = normalise(spec, spec[6]);
   }
   return config as unknown as NodeConfig;
@@ -181,16 +250,25 @@ function range(spec: FieldSpec): string {
 }
 
 /** Why `value` is not acceptable for `spec`, or undefined when it is. */
-export function checkValue(spec: FieldSpec, value: unknown): string | undefined {
+function checkValue(spec: FieldSpec, value: unknown): string | undefined {
   const kind = spec[1];
   const min = spec[2];
   const max = spec[3];
   if (kind === Kind.Flag) {
     return typeof value === "boolean" ? undefined : "must be true or false";
   }
-  if (kind === Kind.Text) {
+  if (kind === Kind.Text || kind === Kind.Template) {
     if (typeof value !== "string" || value.length < min || value.length > max) {
       return "must be a string of " + min + " to " + max + " characters";
+    }
+    // A template (w; "" for plain text): no wildcard; with its first {id} made "+" (f), no {id} left and
+    // that "+" a whole level. Only indexOf (no lualib); its positions (UTF-16 units in JS, bytes in Lua)
+    // are never compared across runtimes. Terse: app.lua has a byte budget.
+    const w = kind === Kind.Template ? "/" + value + "/" : "";
+    const f = fillId(w, "+");
+    // eslint-disable-next-line no-restricted-syntax -- indexOf on a string is string.find: no lualib (TS-SUBSET.md, Free)
+    if (w.indexOf("+") >= 0 || w.indexOf("#") >= 0 || f.indexOf("{id}") >= 0 || (f !== w && f.indexOf("/+/") < 0)) {
+      return "must have no + or #, and {id} once at most, as a whole level: e.g. sensor_data/{id}";
     }
     return undefined;
   }
@@ -205,7 +283,7 @@ export function checkValue(spec: FieldSpec, value: unknown): string | undefined 
 }
 
 /** Number of entries if `value` is a JSON array (Lua: a sequence), else -1. */
-export function listLength(value: unknown): number {
+function listLength(value: unknown): number {
   if (typeof value !== "object" || value === null) {
     return -1;
   }
@@ -254,8 +332,9 @@ function normalise(spec: FieldSpec, value: unknown): unknown {
   return value;
 }
 
-export function findSpec(key: string): FieldSpec | undefined {
-  for (const spec of SCHEMA) {
+function findSpec(key: string): FieldSpec | undefined {
+  for (let i = 0; i < FIELD_COUNT; i++) {
+    const spec = fieldSpec(i);
     if (spec[0] === key) {
       return spec;
     }
@@ -263,9 +342,10 @@ export function findSpec(key: string): FieldSpec | undefined {
   return undefined;
 }
 
-export function copyConfig(source: NodeConfig): NodeConfig {
+function copyConfig(source: NodeConfig): NodeConfig {
   const copy: Fields = {};
-  for (const spec of SCHEMA) {
+  for (let i = 0; i < FIELD_COUNT; i++) {
+    const spec = fieldSpec(i);
     copy[spec[0]] = normalise(spec, (source as unknown as Fields)[spec[0]]);
   }
   return copy as unknown as NodeConfig;
@@ -274,7 +354,8 @@ export function copyConfig(source: NodeConfig): NodeConfig {
 /** Settable keys, listed in the error for an unknown key (a "did you mean" would cost lualib string helpers). */
 function unknownKeyReason(): string {
   let keys = "";
-  for (const spec of SCHEMA) {
+  for (let i = 0; i < FIELD_COUNT; i++) {
+    const spec = fieldSpec(i);
     if (spec[5]) {
       keys = keys + (keys !== "" ? ", " : "") + spec[0];
     }
@@ -304,7 +385,7 @@ export interface ChangeResult {
  * `envelope` keys (target, req, ...) are the caller's and are skipped.
  * Errors come in schema order, then unknown keys in byte order.
  */
-export function applyChange(current: NodeConfig, change: Fields, envelope: string[]): ChangeResult {
+function applyChange(current: NodeConfig, change: Fields, envelope: string[]): ChangeResult {
   const errors: ConfigError[] = [];
   const next = copyConfig(current);
   const unknown: string[] = [];
@@ -319,7 +400,8 @@ export function applyChange(current: NodeConfig, change: Fields, envelope: strin
       insertSorted(unknown, key);
     }
   }
-  for (const spec of SCHEMA) {
+  for (let i = 0; i < FIELD_COUNT; i++) {
+    const spec = fieldSpec(i);
     const key = spec[0];
     const value = change[key];
     if (value !== undefined) {
@@ -344,13 +426,14 @@ export function applyChange(current: NodeConfig, change: Fields, envelope: strin
  * Defaults merged with a stored config file. A stored key that fails the
  * schema keeps its default and is reported, so a bad file never bricks a node.
  */
-export function loadConfig(stored: unknown): ChangeResult {
+function loadConfig(stored: unknown): ChangeResult {
   const config = defaultConfig();
   const errors: ConfigError[] = [];
   if (typeof stored !== "object" || stored === null) {
     return { config: config, errors: errors };
   }
-  for (const spec of SCHEMA) {
+  for (let i = 0; i < FIELD_COUNT; i++) {
+    const spec = fieldSpec(i);
     const key = spec[0];
     const value = (stored as Fields)[key];
     if (value !== undefined) {
@@ -366,9 +449,10 @@ export function loadConfig(stored: unknown): ChangeResult {
 }
 
 /** The runtime-settable part of a config, as sent in acknowledgements (never the fleet key). */
-export function runtimeView(config: NodeConfig): Fields {
+function runtimeView(config: NodeConfig): Fields {
   const view: Fields = {};
-  for (const spec of SCHEMA) {
+  for (let i = 0; i < FIELD_COUNT; i++) {
+    const spec = fieldSpec(i);
     if (spec[5] && spec[0] !== "fleet_key") {
       view[spec[0]] = (config as unknown as Fields)[spec[0]];
     }
@@ -388,7 +472,7 @@ export interface BootState {
 }
 
 /** Load the stored config (defaults for what is missing or bad, each reported), count the boot. */
-export function boot(p: Platform): BootState {
+function boot(p: Platform): BootState {
   const stored = p.readFile(CONFIG_FILE);
   const decoded = stored !== undefined ? p.decodeJson(stored) : undefined;
   const loaded = loadConfig(decoded);
@@ -484,7 +568,7 @@ function checkSignature(p: Platform, current: NodeConfig, payload: string, field
  * Check a `config_change` payload for the node `id` running `current`,
  * all-or-nothing, and store the new config. The caller applies what comes back.
  */
-export function configChange(p: Platform, current: NodeConfig, id: string, payload: string): ChangeOutcome {
+function configChange(p: Platform, current: NodeConfig, id: string, payload: string): ChangeOutcome {
   if (payload.length > MAX_CONFIG_BYTES) {
     return reject(p, id, undefined, [{ key: "", reason: "message is larger than " + MAX_CONFIG_BYTES + " bytes" }]);
   }
@@ -532,3 +616,31 @@ export function configChange(p: Platform, current: NodeConfig, id: string, paylo
   }
   return { apply: next, ack: p.encodeJson(ack) };
 }
+
+// Exported here, not at each declaration: TypeScriptToLua then calls these
+// as locals, so no function keeps the module's export table alive (about
+// 1 KB on the device while a config change is handled); the device takes
+// only what cold.ts passes on.
+export {
+  CONFIG_FILE,
+  BOOT_FILE,
+  MAX_CONFIG_BYTES,
+  ENVELOPE_KEYS,
+  MAX_COUNTER,
+  SENSOR_UNITS,
+  MAX_SENSORS,
+  FIELD_COUNT,
+  isSensorName,
+  fieldSpec,
+  schema,
+  defaultConfig,
+  checkValue,
+  listLength,
+  findSpec,
+  copyConfig,
+  applyChange,
+  loadConfig,
+  runtimeView,
+  boot,
+  configChange,
+};

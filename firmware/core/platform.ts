@@ -14,7 +14,7 @@
  * - Methods never throw: failures come back as values (false, undefined or
  *   an error text), because on the device an uncaught error reboots the board.
  */
-import type * as Cfg from "./config";
+import type * as Cfg from "./cold";
 
 /** The core's rarely used code (config.ts), as `loadModule("cfg")` returns it. */
 export type CfgModule = typeof Cfg;

@@ -1,5 +1,6 @@
--- espfleet init.lua: wait a few seconds so a user can stop the app, and count
--- boots that did not survive to fall back to a safe mode instead of looping.
+-- espfleet init.lua: load a new LFS image, wait a few seconds so a user can
+-- stop the app, and count boots that did not survive to fall back to a safe
+-- mode instead of looping.
 --
 --   * To stop the app during the boot window, type at the prompt:
 --       file.remove("init.lua")      (or: espfleet_stop = true)
@@ -9,15 +10,54 @@
 -- The failed-boot counter lives in a file, so it works without the rtcmem
 -- module; it is cleared once the app has run for HEALTHY_AFTER_MS.
 --
--- The app runs from app.lc (stripped bytecode: the least heap) when that
--- loads, else from app.lua: a .lc built for another Lua (e.g. a Lua 5.3
--- firmware) fails to load, and the source still runs.
+-- The app runs from LFS (NodeMCU's Lua Flash Store: code and constant
+-- strings in flash, only data on the heap) when LFS holds it. Otherwise it
+-- runs from app.lc (stripped bytecode, on the heap: more than a stock board
+-- has free), else from app.lua (a .lc built for another Lua, e.g. a Lua 5.3
+-- firmware, fails to load; the source still runs), and says why once.
 
 local BOOT_DELAY_MS = 3000
 local HEALTHY_AFTER_MS = 60000
 local MAX_FAILED_BOOTS = 3
 local COUNTER_FILE = "bootfail.txt"
-local APP = file.exists("app.lc") and "app.lc" or "app.lua"
+local LFS_IMAGE, LFS_LOADED = "lfs.img", "lfs.img.loaded"
+local lfs = node.LFS -- nil on firmwares without LFS support (NodeMCU before 3.0)
+
+-- A new image is loaded before anything else: node.LFS.reload needs about
+-- 24 KB of free heap, and on success writes the LFS partition and restarts
+-- the chip (it never returns). The file is renamed first, so the restart
+-- does not load it again.
+if file.exists(LFS_IMAGE) then
+  if lfs == nil then
+    print("espfleet: " .. LFS_IMAGE .. " found, but this firmware has no LFS (node.LFS); running the .lc files")
+  else
+    file.remove(LFS_LOADED)
+    file.rename(LFS_IMAGE, LFS_LOADED)
+    print("espfleet: loading " .. LFS_IMAGE .. " into LFS; the board restarts")
+    print("espfleet: " .. LFS_IMAGE .. " not loaded: " .. tostring(lfs.reload(LFS_LOADED)))
+  end
+end
+
+--- The app's main function from LFS, or nil and why not.
+local function lfs_app()
+  if lfs == nil then
+    return nil, "this firmware has no LFS (a NodeMCU 3.x image with an LFS partition runs the app from flash)"
+  end
+  local pt = node.getpartitiontable and node.getpartitiontable()
+  if pt and pt.lfs_size == 0 then
+    return nil, "this firmware image has no LFS partition (./flash.sh --yes adds one)"
+  end
+  local app = lfs.get("app")
+  if app == nil then
+    return nil, "LFS holds no app (./flash.sh uploads lfs.img)"
+  end
+  if file.exists(LFS_LOADED) then
+    file.remove(LFS_LOADED) -- in LFS now: free the file system
+  end
+  return app
+end
+
+local APP = lfs and lfs.get("app") and "LFS" or file.exists("app.lc") and "app.lc" or "app.lua"
 
 local function read_counter()
   local f = file.open(COUNTER_FILE, "r")
@@ -91,7 +131,8 @@ local failed = read_counter()
 if failed >= MAX_FAILED_BOOTS then
   write_counter(0)
   print("espfleet: safe mode: the app crashed on " .. failed .. " boots in a row; not starting it.")
-  print("espfleet: fix or re-upload " .. APP .. ", then node.restart()")
+  print("espfleet: free heap now " .. node.heap() .. " B; an app that does not run from LFS needs more than a stock board has")
+  print("espfleet: see the errors above; re-flash with ./flash.sh (it loads the app into LFS), then node.restart()")
   return
 end
 write_counter(failed + 1)
@@ -105,8 +146,11 @@ boot:register(BOOT_DELAY_MS, tmr.ALARM_SINGLE, function()
     print("espfleet: stopped before start; the app did not run")
     return
   end
-  local app, why
-  if file.exists("app.lc") then
+  local app, why = lfs_app()
+  if not app then
+    print("espfleet: not running from LFS: " .. why .. "; running the files on flash")
+  end
+  if not app and file.exists("app.lc") then
     app, why = load_file("app.lc")
     if not app then
       print("espfleet: cannot load app.lc (" .. tostring(why) .. "); trying app.lua")
@@ -122,7 +166,7 @@ boot:register(BOOT_DELAY_MS, tmr.ALARM_SINGLE, function()
     -- Nothing to run: stay at the prompt rather than crash and reboot.
     write_counter(0)
     if not file.exists("app.lua") then
-      print("espfleet: app.lua is missing; upload the firmware (./flash.sh)")
+      print("espfleet: no app that this firmware can run; upload the firmware (./flash.sh)")
     end
     return
   end

@@ -1,18 +1,24 @@
 /**
- * The application entry on NodeMCU: init.lua loads app.lc (or app.lua) and
- * runs it once per boot. `espfleet_node` is left global so it can be inspected
+ * The application entry on NodeMCU: init.lua runs it once per boot, from
+ * LFS (node.LFS.get("app")), else from app.lc (or app.lua). `espfleet_node` is left global so it can be inspected
  * from the REPL (e.g. `=espfleet_node:currentConfig().interval_ms`).
  *
  * The core's cold code (core/config.ts: boot, schema, config_change) is
  * bundled here too, so app.lua alone is a complete firmware. The boot uses
- * that copy; then, when cfg.lc (or cfg.lua) is on flash, the app drops it and
- * loads the file at each use instead (NodeMcuPlatform.loadModule), which
+ * that copy; then, when LFS holds the module `cfg` or cfg.lc (or cfg.lua) is
+ * on flash, the app drops it and loads that at each use instead (NodeMcuPlatform.loadModule), which
  * takes the cold code's whole size off the heap for as long as the node runs.
  * (Code here runs once: it is garbage after boot, unlike the methods.)
  */
-import * as cfg from "../core/config";
+import * as cfg from "../core/cold";
 import { SensorNode } from "../core/node";
 import { NodeMcuPlatform } from "./platform";
+
+/** Does LFS hold the config code? (Then the bundled copy can go: LFS costs no heap for code.) */
+function inLfs(): boolean {
+  const lfs = node.LFS;
+  return lfs !== undefined && lfs.get("cfg") !== undefined;
+}
 
 /**
  * Is `name` on flash and, for bytecode, made for this Lua? (Its header says
@@ -34,7 +40,7 @@ const platform = new NodeMcuPlatform(cfg, () => (current !== undefined ? current
 current = new SensorNode(platform);
 espfleet_node = current;
 current.start();
-if (loadable("cfg.lc", true) || loadable("cfg.lua", false)) {
+if (inLfs() || loadable("cfg.lc", true) || loadable("cfg.lua", false)) {
   platform.builtin = undefined;
 } else {
   platform.log("warn", "no cfg.lc or cfg.lua this Lua can load on flash: keeping the config code of app.lua in memory");

@@ -18,10 +18,18 @@ const READ_CHUNK = 256;
 /** NodeMCU drops longer inbound messages (the core accepts at most 512 B anyway). */
 const MQTT_MAX_MESSAGE = 1024;
 
-class NodeMcuTimer implements Timer {
-  private readonly t: TmrObject = tmr.create();
+/** A timer: its tmr object; the methods come from TIMER_METHODS. */
+interface NodeMcuTimer {
+  readonly t: TmrObject;
+}
 
-  start(ms: number, repeat: boolean, fn: (this: void) => void): void {
+/**
+ * The Timer methods, one table shared by every timer (through TIMER_META)
+ * rather than a class: a TypeScriptToLua class is a class table and a
+ * prototype, a few hundred bytes of heap for two methods.
+ */
+const TIMER_METHODS = {
+  start(this: NodeMcuTimer, ms: number, repeat: boolean, fn: (this: void) => void): void {
     const t = this.t;
     t.unregister();
     if (ms <= TMR_MAX_MS) {
@@ -43,12 +51,13 @@ class NodeMcuTimer implements Timer {
       });
     }
     t.start();
-  }
+  },
 
-  stop(): void {
+  stop(this: NodeMcuTimer): void {
     this.t.unregister();
-  }
-}
+  },
+};
+const TIMER_META = { __index: TIMER_METHODS };
 
 /**
  * pcall typed for dht.read's four results (lua-types gives pcall one result).
@@ -104,8 +113,10 @@ export class NodeMcuPlatform implements Platform {
   ) {}
 
   /**
-   * The bundled copy while kept, else cfg.lc (stripped bytecode: the least
-   * heap), or cfg.lua when that does not load, from flash for this call only.
+   * The bundled copy while kept, else the module in LFS (its code is in
+   * flash: only the module's data takes heap, for this call only), else
+   * cfg.lc (stripped bytecode: the least heap off LFS), or cfg.lua when that
+   * does not load, from the file system for this call only.
    * (loadfile, not `load` with a Lua reader: Lua 5.1 builds a binary chunk
    * without GC write barriers, so a reader that lets the GC run corrupts it.)
    */
@@ -113,6 +124,11 @@ export class NodeMcuPlatform implements Platform {
     const builtin = this.builtin;
     if (builtin !== undefined) {
       return builtin;
+    }
+    const lfs = node.LFS;
+    const inFlash = lfs !== undefined ? lfs.get("cfg") : undefined;
+    if (inFlash !== undefined) {
+      return inFlash() as CfgModule;
     }
     const [chunk, err] = loadfile("cfg.lc");
     if (chunk !== undefined) {
@@ -128,7 +144,8 @@ export class NodeMcuPlatform implements Platform {
   }
 
   createTimer(): Timer {
-    return new NodeMcuTimer();
+    const timer: NodeMcuTimer = { t: tmr.create() };
+    return setmetatable(timer, TIMER_META) as unknown as Timer;
   }
 
   wifiConnect(ssid: string, password: string, up: (this: void) => void, down: (this: void, reason: string) => void): void {

@@ -94,10 +94,17 @@ declare namespace file {
   function rename(from: string, to: string): boolean;
 }
 
+/** NodeMCU 3.x's Lua Flash Store (node.LFS); absent on firmwares without LFS support. */
+interface NodeLfs {
+  /** A module's main function, or nil when LFS holds no such module (or no image). */
+  get(this: void, name: string): ((this: void) => unknown) | undefined;
+}
+
 /** @noSelf */
 declare namespace node {
   function chipid(): number;
   function heap(): number;
+  const LFS: NodeLfs | undefined;
 }
 
 /** @noSelf */

@@ -2,7 +2,7 @@
  * The README's config-key table, generated from the schema so the docs cannot
  * drift from the code (test/unit/readme.test.ts checks the README holds it).
  */
-import { defaultConfig, FieldSpec, Kind, SCHEMA } from "../../firmware/core/config";
+import { defaultConfig, FieldSpec, Kind, schema } from "../../firmware/core/config";
 
 const MEANING: Record<string, string> = {
   node_id: "node id (`id` in payloads, MQTT client id); empty = `esp8266-<chipid>`",
@@ -16,8 +16,8 @@ const MEANING: Record<string, string> = {
   mqtt_keepalive_s: "MQTT keepalive",
   fleet_key: "shared secret of signed config changes (never printed or acked); empty = unsigned changes are applied. Settable over MQTT; once set, only by a change signed with the current key (that is how it is rotated)",
   config_counter: "`ctr` of the last signed change applied; the node rejects any signed change not above it (set by the node)",
-  topic_prefix: "prefix for every topic (`<prefix>/sensor_data/<id>`); empty = none",
-  topic_data: "readings topic; the node publishes on `<prefix>/<topic_data>/<id>`",
+  topic_prefix: "prefix for every topic (`<prefix>/sensor_data`, `<prefix>/status/<id>`); empty = none",
+  topic_data: "readings topic, after the prefix: `{id}` (once, a whole level) stands for the node id, e.g. `sensor_data/{id}` gives each node its own topic for a per-node broker ACL; no `+`/`#`",
   topic_config: "config change topic",
   interval_ms: "sampling interval; a change takes effect at once",
   sensitivity: "minimum change of any value (in its unit) to publish; 0 = publish every reading",
@@ -37,6 +37,7 @@ function bounds(spec: FieldSpec): string {
     case Kind.Flag:
       return "true/false";
     case Kind.Text:
+    case Kind.Template:
       return `${min}-${max} chars`;
     case Kind.Sensors:
       return `list of ${min}-${max}`;
@@ -47,7 +48,7 @@ function bounds(spec: FieldSpec): string {
 
 export function configTable(): string {
   const defaults = defaultConfig() as unknown as Record<string, unknown>;
-  const rows = SCHEMA.map((s) => {
+  const rows = schema().map((s) => {
     const [key, , , , unit, runtime] = s;
     const def = JSON.stringify(defaults[key]);
     return `| \`${key}\` | ${MEANING[key] ?? ""} | ${unit} | ${def} | ${bounds(s)} | ${runtime ? "yes" : "no"} |`;

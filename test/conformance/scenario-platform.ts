@@ -7,7 +7,7 @@
  * tests) and transpiled to Lua 5.1/5.3 next to the transpiled core.
  * Only JSON and HMAC differ between the two, and they are injected (HostCodec).
  */
-import * as cfg from "../../firmware/core/config";
+import * as cfg from "../../firmware/core/cold";
 import type { CfgModule, MqttEvents, MqttSession, Platform, SensorRead, Timer } from "../../firmware/core/platform";
 
 export interface HostCodec {

@@ -21,7 +21,8 @@ H.mock = dofile(H.DIR .. "/nodemcu_mock.lua")
 
 H.NODE_ID = "esp8266-12345678"
 H.TOPIC = {
-  data = "sensor_data/" .. H.NODE_ID,
+  -- readings: the one shared topic by default (topic_data "sensor_data"); the id is in the payload
+  data = "sensor_data",
   config = "config_change",
   status = "status/" .. H.NODE_ID,
   ack = "config_ack/" .. H.NODE_ID,

@@ -133,6 +133,9 @@ local MODULES = { "tmr", "node", "wifi", "mqtt", "sjson", "file", "adc", "dht", 
 -- dofile (install a global dofile reading sim.files), tls (true),
 -- crypto (install the crypto module: the virtual device's pure-Lua SHA/HMAC),
 -- heap_total (44*1024), env (table to install into, default _G), files.
+--- What a node.LFS.reload that succeeded raises: the chip restarts there.
+M.RESTARTED = "mock: restarted by node.LFS.reload"
+
 function M.install(opts)
   opts = opts or {}
   local env = opts.env or _G
@@ -456,6 +459,65 @@ function M.install(opts)
   end
   function node.restart()
     sim.restarts = sim.restarts + 1
+  end
+
+  -- LFS, only on a firmware built with it (opts.lfs = { size = bytes of the
+  -- partition, 0 = none; modules = name -> Lua source held in LFS;
+  -- images = file contents -> modules (name -> source) or the error text
+  -- node.LFS.reload gives for that file }). The mock does not decode images:
+  -- the virtual device (device/) does, with the project's LFS reader.
+  -- A successful reload keeps the modules in sim.lfs_modules (for the next
+  -- boot: pass them as opts.lfs.modules) and ends in error(M.RESTARTED).
+  if opts.lfs then
+    local lfs_size = opts.lfs.size or 128 * 1024
+    local loaded, names = {}, nil
+    for name, source in pairs(opts.lfs.modules or {}) do
+      loaded[name] = assert((loadstring or load)(source, "=" .. name))
+      names = names or {}
+      names[#names + 1] = name
+    end
+    if names then
+      table.sort(names)
+    end
+    sim.lfs_modules = opts.lfs.modules or {}
+    sim.lfs_reloads = {}
+    function node.getpartitiontable()
+      return { lfs_addr = lfs_size > 0 and 0xa0000 or 0, lfs_size = lfs_size, spiffs_addr = 0x100000, spiffs_size = sim.fs_total }
+    end
+    node.LFS = {
+      get = function(name)
+        return loaded[name]
+      end,
+      list = function()
+        if names == nil then
+          return nil
+        end
+        local copy = {}
+        for i, n in ipairs(names) do
+          copy[i] = n
+        end
+        return copy
+      end,
+      reload = function(name)
+        sim.lfs_reloads[#sim.lfs_reloads + 1] = name
+        if lfs_size == 0 then
+          return "No LFS partition allocated"
+        end
+        local data = sim.files[name]
+        if data == nil then
+          return "LFS image file not found"
+        end
+        local image = (opts.lfs.images or {})[data]
+        if image == nil then
+          return "incorrect LFS header signature"
+        elseif type(image) == "string" then
+          return image
+        end
+        sim.lfs_modules = image
+        sim.restarts = sim.restarts + 1
+        error(M.RESTARTED, 0)
+      end,
+    }
   end
   function node.info(group)
     if group == nil then

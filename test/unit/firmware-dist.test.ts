@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildFirmware } from "../../scripts/build-firmware";
-import { allProtos, parseChunk, stripChunk } from "../../scripts/lib/lua-bytecode";
+import { allProtos, parseChunk, stripChunk } from "../../firmware/lfs/lua51-chunk";
 import { luaString, WasmLua } from "../../scripts/lib/wasm-lua";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -183,7 +183,7 @@ describe("the shipped firmware on a 32-bit Lua 5.1", () => {
       lua.run("sim.dofile('init.lua'); sim.advance(5000)");
       const console = lua.run('return table.concat(sim.console, "\\n")')[0] ?? "";
       expect(console).toMatch(/cannot load app\.lc/);
-      expect(console).toContain("app.lua is missing");
+      expect(console).toContain("no app that this firmware can run; upload the firmware (./flash.sh)");
       expect(lua.run("return espfleet_node == nil, sim.files['bootfail.txt']")).toEqual(["true", "0"]);
     } finally {
       lua.close();

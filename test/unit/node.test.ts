@@ -44,7 +44,7 @@ function setup(config: Record<string, unknown> = {}, files: Record<string, strin
 }
 
 const publishes = (trace: TraceEntry[], topic: string) => trace.filter((e) => e.ev === "publish" && e.topic === topic);
-const readings = (trace: TraceEntry[]) => publishes(trace, "sensor_data/n1").map((e) => e.payload as Reading);
+const readings = (trace: TraceEntry[]) => publishes(trace, "sensor_data").map((e) => e.payload as Reading);
 const acks = (trace: TraceEntry[]) => publishes(trace, "config_ack/n1").map((e) => e.payload as Record<string, unknown>);
 
 describe("boot and publishing", () => {
