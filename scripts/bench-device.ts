@@ -114,7 +114,8 @@ async function main(): Promise<void> {
       process.stderr.write(`  step ${target}: ${add} file systems flashed in ${((performance.now() - flashStart) / 1000).toFixed(1)} s\n`);
       for (const d of fleet.devices) {
         d.on("publish", (topic) => {
-          if (topic.startsWith("sensor_data/")) {
+          // Readings: sensor_data by default, sensor_data/<id> with topic_data "sensor_data/{id}".
+          if (topic === "sensor_data" || topic.startsWith("sensor_data/")) {
             readings++;
           }
         });

@@ -5,7 +5,9 @@
  */
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { parseBrokerTarget, type BrokerFlags, type BrokerTarget } from "./broker-target";
+import { checkValue, findSpec } from "../firmware/core/config";
 import { CliError } from "./cli-error";
+import { DEFAULT_TOPIC_DATA } from "./config-change";
 import { readCredentialsFile } from "./credentials";
 import { parseCount, parseDuration, parseNumber, type Parsed } from "./units";
 
@@ -57,7 +59,25 @@ export function addBrokerOptions(command: Command, brokerHelp: string): Command 
     .addOption(new Option("--ca <file>", "CA certificate (PEM) to trust for mqtts:// (default: the system's CAs)"))
     .addOption(new Option("--cert <file>", "client certificate (PEM) for a broker that requires one; mqtts:// only (default: none)"))
     .addOption(new Option("--key <file>", "unencrypted private key (PEM) of --cert (default: none)"))
-    .addOption(new Option("--prefix <topic-prefix>", 'topic prefix of the fleet (topic_prefix): "site1" means site1/sensor_data/<id>').env("ESPFLEET_PREFIX").default("", "none"));
+    .addOption(new Option("--prefix <topic-prefix>", 'topic prefix of the fleet (topic_prefix): "site1" means site1/sensor_data, site1/status/<id>, …').env("ESPFLEET_PREFIX").default("", "none"));
+}
+
+/**
+ * --topic-data of run and watch: the nodes' readings topic (`topic_data`),
+ * after the prefix; `{id}` stands for each node's id. Checked against the
+ * node's schema by the commands (run: checkFleetSettings; watch: checkTopicData).
+ */
+export function topicDataOption(help: string, defaultHelp: string): Option {
+  return new Option("--topic-data <topic>", help).env("ESPFLEET_TOPIC_DATA").default(DEFAULT_TOPIC_DATA, defaultHelp);
+}
+
+/** Refuse a --topic-data a node would refuse (the schema's reason), before connecting. */
+export function checkTopicData(topicData: string): void {
+  const spec = findSpec("topic_data");
+  const reason = spec !== undefined ? checkValue(spec, topicData) : undefined;
+  if (reason !== undefined) {
+    throw new CliError(`--topic-data: topic_data ${reason}`, 2);
+  }
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { Command, Option } from "commander";
 import { CliError } from "./cli-error";
-import { addBrokerOptions, countArg, durationArg, listArg, numberArg } from "./cli-options";
+import { addBrokerOptions, countArg, durationArg, listArg, numberArg, topicDataOption } from "./cli-options";
 import { configCommand, DEFAULT_COUNTER_FILE, type ConfigFlags } from "./config-command";
 import { MAX_COUNTER } from "../firmware/core/config";
 import { defaultStateDir } from "./fleet";
@@ -48,15 +48,22 @@ export function buildProgram(): Command {
         .default("ts"),
     )
     .addOption(
-      new Option("--heap-kb <KB>", "with --engine lua: Lua heap budget per device, in KB; a stock NodeMCU has ~40 KB, too little for today's firmware (default: 96)")
+      new Option("--heap-kb <KB>", "with --engine lua: Lua heap budget per device, in KB, as a stock NodeMCU board has (default: 40)")
         .argParser(countArg(16, 4096)),
-    );
+    )
+    .addOption(new Option("--no-lfs", "with --engine lua: run the app from app.lc on the heap instead of from LFS (needs --heap-kb 96 or so)"));
   addBrokerOptions(run, "broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: start an embedded broker on 127.0.0.1)");
   run
     .addOption(
       new Option(
         "--user <template>",
         'per-node MQTT user name: {id} = the node\'s number as its id writes it (0001), {node} = the whole id; "node-{id}" makes each user its node id, as docs/mosquitto/acl requires (default: --username for every node; {node} with --credentials)',
+      ),
+    )
+    .addOption(
+      topicDataOption(
+        'readings topic of the nodes after the prefix (topic_data); {id} = the node\'s id: "sensor_data/{id}" gives each node a topic of its own, as docs/mosquitto/acl requires',
+        "sensor_data, one topic for the whole fleet, the id in each reading",
       ),
     )
     .addOption(new Option("--port <port>", "TCP port of the embedded broker (0 = any free port)").argParser(countArg(0, 65535)).default(1883))
@@ -111,6 +118,12 @@ export function buildProgram(): Command {
     .command("watch")
     .description("tail sensor_data readably: per-node rate, last values, seq gaps, reboots, online/offline, events")
     .addOption(new Option("--node <node-id...>", "show only these nodes (default: every node)"))
+    .addOption(
+      topicDataOption(
+        "readings topic of the nodes (topic_data), as given to run; with {id}, only the per-node topics are heard. A reading on a per-node topic that names another id is counted as forged, not shown",
+        "sensor_data, heard on sensor_data and sensor_data/+",
+      ),
+    )
     .addOption(new Option("--lines", "one line per reading and notice instead of the live table (the default when not on a terminal)"))
     .addOption(new Option("--duration <duration>", "stop after this long (default: until Ctrl-C)").argParser(durationArg));
   addBrokerOptions(watch, `broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: ${EMBEDDED_DEFAULT})`);

@@ -40,10 +40,48 @@ export interface ConfigAck {
   latencyMs: number;
 }
 
-/** Topics of the operator's side for a fleet with `prefix` (topic_prefix; "" for none). */
-export function operatorTopics(prefix: string): { config: string; acks: string; data: string; status: string; events: string } {
-  const t = topicsFor({ ...defaultConfig(), topic_prefix: prefix }, "+");
-  return { config: t.config, acks: t.ack, data: t.data, status: t.status, events: t.event };
+/** The nodes' default readings topic (`topic_data`): `sensor_data`, one topic for the whole fleet. */
+export const DEFAULT_TOPIC_DATA = defaultConfig().topic_data;
+
+/** The operator's side of the topic contract (firmware/core/topics.ts), as MQTT filters. */
+export interface OperatorTopics {
+  config: string;
+  /** Every node's acknowledgements: `P/config_ack/+`. */
+  acks: string;
+  /** Exactly where nodes with this `topic_data` publish readings, `{id}` as `+`: `P/sensor_data`, or `P/sensor_data/+` for `sensor_data/{id}`. */
+  data: string;
+  /**
+   * What a consumer subscribes to for readings: `data`, and when `topic_data`
+   * has no `{id}` also `data/+`, so nodes flashed with the per-node layout
+   * (`sensor_data/{id}`) are heard too (the id comes from the payload).
+   */
+  readings: string[];
+  status: string;
+  events: string;
+}
+
+/** Topics of the operator's side for a fleet with `prefix` (topic_prefix; "" for none) and `topicData` (topic_data). */
+export function operatorTopics(prefix: string, topicData: string = DEFAULT_TOPIC_DATA): OperatorTopics {
+  const t = topicsFor({ ...defaultConfig(), topic_prefix: prefix, topic_data: topicData }, "+");
+  const readings = topicData.includes("{id}") ? [t.data] : [t.data, t.data + "/+"];
+  return { config: t.config, acks: t.ack, data: t.data, readings, status: t.status, events: t.event };
+}
+
+/**
+ * Is `topic` one of the readings topics of `topics`, and which node id does
+ * it carry? undefined: not a readings topic; `{}`: a shared topic (the id is
+ * only in the payload); `{ id }`: the level where the filter has its `+`.
+ * A reading whose payload names another id than its topic is forged: on a
+ * broker with the per-node ACL only the node itself may write its topic.
+ */
+export function readingTopic(topics: OperatorTopics, topic: string): { id?: string } | undefined {
+  for (const filter of topics.readings) {
+    if (topicMatches(filter, topic)) {
+      const level = filter.split("/").lastIndexOf("+");
+      return level < 0 ? {} : { id: topic.split("/")[level] };
+    }
+  }
+  return undefined;
 }
 
 /** A request id: short, unique enough, within the contract's 32 characters. */

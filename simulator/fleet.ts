@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { SensorNode } from "../firmware/core/node";
-import { operatorTopics } from "./config-change";
+import { DEFAULT_TOPIC_DATA, operatorTopics } from "./config-change";
 import type { LogLevel } from "../firmware/core/platform";
 import { type BrokerTarget, loginFor } from "./broker-target";
 import { redact } from "./credentials";
@@ -36,7 +36,7 @@ export interface FleetOptions {
   faults?: FaultRates;
   /** Run-time config for nodes without a stored one (interval_ms, sensitivity, …). */
   initial?: FleetNodeSettings["initial"];
-  /** Settings forced on every start (topic_prefix, reconnect_min_ms, …). */
+  /** Settings forced on every start (topic_prefix, topic_data, reconnect_min_ms, …); without topic_data the nodes keep a stored one, else the default. */
   fixed?: FleetNodeSettings["fixed"];
   /** Node starts per second. */
   connectRate: number;
@@ -83,7 +83,8 @@ export class Fleet {
   constructor(readonly options: FleetOptions) {
     this.storage = new NodeStorage(options.stateDir, (text) => this.log("fleet", "error", text));
     this.settings = { broker: options.broker, initial: options.initial ?? {}, fixed: options.fixed ?? {} };
-    this.context = fleetContext(options.broker, this.settings.fixed.topic_prefix ?? "", this.counters, (id, level, text) => this.log(id, level, text));
+    const fixed = this.settings.fixed;
+    this.context = fleetContext(options.broker, fixed.topic_prefix ?? "", fixed.topic_data ?? DEFAULT_TOPIC_DATA, this.counters, (id, level, text) => this.log(id, level, text));
     // The whole fleet shares one simulated day, starting at a time of day drawn from the seed.
     this.dayStartMs = options.dayStartMs ?? Math.floor(new Prng(options.seed, 0x5eed).next() * 86_400_000);
   }
@@ -193,9 +194,9 @@ export class Fleet {
   }
 }
 
-/** What every node of a fleet (or a lone bridge node) shares: its topics, counters, TLS material, log. */
-export function fleetContext(broker: BrokerTarget, prefix: string, counters: FleetCounters, log: FleetContext["log"]): FleetContext {
-  const topics = operatorTopics(prefix);
+/** What every node of a fleet (or a lone bridge node) shares: its topics (topic_prefix, topic_data), counters, TLS material, log. */
+export function fleetContext(broker: BrokerTarget, prefix: string, topicData: string, counters: FleetCounters, log: FleetContext["log"]): FleetContext {
+  const topics = operatorTopics(prefix, topicData);
   return { counters, dataTopic: topics.data, ackTopicPrefix: topics.acks.slice(0, -1), tls: linkTls(broker), log };
 }
 

@@ -17,26 +17,33 @@ import { fileURLToPath } from "node:url";
 import type { LogLevel } from "../firmware/core/platform";
 import { flashFirmware } from "../device/flash";
 import { VirtualDeviceFleet } from "../device/fleet";
-import type { VirtualDeviceOptions } from "../device/options";
+import { DEFAULT_HEAP_KB, type VirtualDeviceOptions } from "../device/options";
 import { CliError } from "./cli-error";
-import { operatorTopics, topicMatches } from "./config-change";
+import { DEFAULT_TOPIC_DATA, operatorTopics, topicMatches } from "./config-change";
 import type { FleetOptions } from "./fleet";
 import type { FleetSnapshot } from "./fleet-counters";
 import { seedConfig, type FleetNodeSettings } from "./node-config-seed";
 import { nodeId } from "./node-ids";
 
-/** Lua heap budget per device for the lua engine, in KB (a stock ~40 KB heap does not fit today's firmware). */
-export const LUA_ENGINE_HEAP_KB = 96;
+/** Lua heap budget per device for the lua engine, in KB: a stock board's (the firmware runs from LFS). */
+export const LUA_ENGINE_HEAP_KB = DEFAULT_HEAP_KB;
 
 /** The built firmware: firmware/dist next to this folder. */
 export const FIRMWARE_DIST = join(dirname(fileURLToPath(import.meta.url)), "..", "firmware", "dist");
 
-/** What a device needs of the build (each file also sits in the device's RAM-side mirror). */
-const UPLOADED = ["init.lua", "app.lc", "cfg.lc"] as const;
+/**
+ * What a device needs of the build (each file also sits in the device's
+ * RAM-side mirror): from LFS, init.lua and the image in the LFS partition;
+ * without, the .lc files.
+ */
+const UPLOADED_LFS = ["init.lua"] as const;
+const UPLOADED_LC = ["init.lua", "app.lc", "cfg.lc"] as const;
 
 export interface LuaFleetOptions extends Omit<FleetOptions, "faults" | "dayStartMs"> {
   /** Lua heap budget per device, in KB. */
   heapKb: number;
+  /** Run the app from LFS (the build's lfs.img in each device's LFS partition); default true. false: from app.lc. */
+  lfs?: boolean;
   /** The build to flash; default firmware/dist. */
   firmwareDir?: string;
   /** More options for every device (tests shorten the wifi join, for example). */
@@ -53,7 +60,7 @@ export class LuaFleet {
   private stopped = false;
 
   constructor(readonly options: LuaFleetOptions) {
-    const topics = operatorTopics(options.fixed?.topic_prefix ?? "");
+    const topics = operatorTopics(options.fixed?.topic_prefix ?? "", options.fixed?.topic_data ?? DEFAULT_TOPIC_DATA);
     this.dataTopic = topics.data;
     this.ackPrefix = topics.acks.slice(0, -1);
     const dist = options.firmwareDir ?? FIRMWARE_DIST;
@@ -82,7 +89,8 @@ export class LuaFleet {
       if (config.wifi_ssid === "") {
         config.wifi_ssid = "espfleet";
       }
-      flashFirmware(dir, o.firmwareDir ?? FIRMWARE_DIST, config, UPLOADED);
+      const lfs = o.lfs !== false;
+      flashFirmware(dir, o.firmwareDir ?? FIRMWARE_DIST, config, lfs ? UPLOADED_LFS : UPLOADED_LC, { lfs });
     }
     const fleet = new VirtualDeviceFleet({
       count: o.count,

@@ -7,7 +7,7 @@
  * share lives in one FleetContext, and no per-node closures are made here.
  */
 import { createHmac } from "node:crypto";
-import * as cfg from "../firmware/core/config";
+import * as cfg from "../firmware/core/cold";
 import type { CfgModule, LogLevel, MqttEvents, MqttSession, Platform, SensorRead, Timer } from "../firmware/core/platform";
 import type { FleetCounters } from "./fleet-counters";
 import { topicMatches } from "./config-change";
@@ -27,7 +27,7 @@ export interface SensorSource {
 /** What every node of one fleet process shares. */
 export interface FleetContext {
   counters: FleetCounters;
-  /** The readings topic filter (`<prefix>/sensor_data/+`), to count readings apart from other publishes. */
+  /** Filter of the nodes' readings topic (`<prefix>/sensor_data`, or `<prefix>/sensor_data/+` for `sensor_data/{id}`), to count readings apart from other publishes. */
   dataTopic: string;
   /** `<prefix>/config_ack/`: publishes under it are config acknowledgements. */
   ackTopicPrefix: string;

@@ -7,9 +7,11 @@ import { loadFleetKey } from "./config-signing";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type { LogLevel } from "../firmware/core/platform";
-import type { NodeConfig } from "../firmware/core/config";
+import { defaultConfig, type NodeConfig } from "../firmware/core/config";
+import { topicsFor } from "../firmware/core/topics";
 import { type BrokerTarget, loginFor, parseBrokerTarget, probeBroker, secretsOf } from "./broker-target";
 import { CliError } from "./cli-error";
+import { operatorTopics } from "./config-change";
 import { credentialsFileWarning, redact } from "./credentials";
 import { startEmbeddedBroker, type EmbeddedBroker } from "./embedded-broker";
 import { Fleet, type FleetOptions } from "./fleet";
@@ -41,6 +43,8 @@ export interface RunFlags {
   key?: string;
   port: number;
   prefix: string;
+  /** The nodes' readings topic (topic_data); `{id}` = each node's id. */
+  topicData: string;
   interval: number;
   sensitivity: number;
   heartbeat: number;
@@ -63,6 +67,8 @@ export interface RunFlags {
   engine: string;
   /** Lua heap budget per virtual device, in KB (--engine lua only). */
   heapKb?: number;
+  /** --engine lua: run the app from LFS (default; commander sets false for --no-lfs). */
+  lfs?: boolean;
   /** File holding the fleet key: nodes then apply only signed config changes (or ESPFLEET_FLEET_KEY). */
   fleetKeyFile?: string;
 }
@@ -80,6 +86,7 @@ const OPTION_FOR_KEY: Record<string, string> = {
   reconnect_min_ms: "--reconnect-min",
   reconnect_max_ms: "--reconnect-max",
   topic_prefix: "--prefix",
+  topic_data: "--topic-data",
 };
 
 interface Runner {
@@ -120,6 +127,7 @@ export async function runCommand(flags: RunFlags): Promise<void> {
   };
   const fixed: Partial<NodeConfig> = {
     topic_prefix: flags.prefix,
+    topic_data: flags.topicData,
     mqtt_keepalive_s: Math.round(flags.keepalive / 1000),
     reconnect_min_ms: flags.reconnectMin,
     reconnect_max_ms: flags.reconnectMax,
@@ -191,6 +199,7 @@ async function runFleet(
     `starting ${formatCount(range.count)} nodes ${first}…${last}${shardText}` +
       `${workers > 1 ? ` in ${workers} worker processes` : ""}, seed ${seed} (--seed ${seed} repeats this run)\n`,
   );
+  out.write(readingsLine(flags.prefix, flags.topicData) + "\n");
 
   const view = new LiveView(out);
   const fleetOptions: Omit<FleetOptions, "log"> = {
@@ -208,14 +217,13 @@ async function runFleet(
   let runner: Runner;
   if (flags.engine === "lua") {
     const heapKb = flags.heapKb ?? LUA_ENGINE_HEAP_KB;
-    if (heapKb === LUA_ENGINE_HEAP_KB) {
-      out.write(`lua engine: ${heapKb} KB Lua heap per device (--heap-kb); a stock ~40 KB NodeMCU heap does not fit today's firmware (README, Benchmarks)\n`);
-    }
+    const lfs = flags.lfs !== false;
+    out.write(`lua engine: the app runs ${lfs ? "from LFS" : "from app.lc (--no-lfs)"}, ${heapKb} KB Lua heap per device (--heap-kb)\n`);
     if (flags.sensors.includes("adc") && flags.sensors.includes("vdd")) {
       out.write("note: an ESP8266 reads either adc or vdd (adc.force_init_mode), so every vdd read fails with an event; e.g. --sensors temperature,humidity,adc\n");
     }
     const log = new FleetLog({ level: flags.logLevel, verbose: flags.verbose === true, print: (line) => view.print(line) });
-    runner = new LuaFleet({ ...fleetOptions, heapKb, log: maskingLog(target, log) });
+    runner = new LuaFleet({ ...fleetOptions, heapKb, lfs, log: maskingLog(target, log) });
   } else if (workers > 1) {
     runner = new WorkerFleet(fleetOptions, workers, { level: flags.logLevel, verbose: flags.verbose === true, print: (line) => view.print(line) });
   } else {
@@ -281,12 +289,25 @@ async function runFleet(
   out.write(`node files: ${resolve(flags.stateDir)}\n`);
 }
 
+/** Where the readings go, and what to subscribe to for them (the summary's second line). */
+export function readingsLine(prefix: string, topicData: string): string {
+  const topics = operatorTopics(prefix, topicData);
+  if (topics.readings.length === 1) {
+    const one = topicsFor({ ...defaultConfig(), topic_prefix: prefix, topic_data: topicData }, "<id>").data;
+    return `readings on ${one}, a topic per node (subscribe to ${topics.data})`;
+  }
+  return `readings on ${topics.data}, the node id in each (subscribe to ${topics.data})`;
+}
+
 /** Refuse options the chosen engine cannot honour, before anything starts. */
 function checkEngineFlags(flags: RunFlags): void {
   if (flags.engine !== "ts" && flags.engine !== "lua") {
     throw new CliError(`--engine ${flags.engine}: choose ts (the TypeScript core) or lua (virtual devices running firmware/dist)`, 2);
   }
   if (flags.engine === "ts") {
+    if (flags.lfs === false) {
+      throw new CliError("--no-lfs is how a virtual device runs the app; it needs --engine lua", 2);
+    }
     if (flags.heapKb !== undefined) {
       throw new CliError("--heap-kb is the Lua heap budget of a virtual device; it needs --engine lua", 2);
     }

@@ -3,11 +3,16 @@
  * per-node rate and last values, sequence gaps (lost readings), reboots,
  * online/offline changes and node events. Keeps tailing across broker
  * restarts (it reconnects and resubscribes on its own).
+ *
+ * Readings are heard on `P/sensor_data` and `P/sensor_data/+` by default
+ * (nodes on the shared topic and nodes set to `sensor_data/{id}`), or where
+ * --topic-data says. The node is the payload's `id`; where the topic carries
+ * an id too, a payload naming another is counted as forged and not shown.
  */
 import type { MqttClient } from "mqtt";
 import { connectClient } from "./broker-target";
-import { brokerFromFlags } from "./cli-options";
-import { operatorTopics, topicMatches } from "./config-change";
+import { brokerFromFlags, checkTopicData } from "./cli-options";
+import { DEFAULT_TOPIC_DATA, operatorTopics, readingTopic, topicMatches } from "./config-change";
 import { formatCount } from "./units";
 import { noticeLine, readingLine, renderTable } from "./watch-view";
 import { WatchTracker } from "./watch-tracker";
@@ -18,6 +23,8 @@ export interface WatchFlags {
   password?: string;
   ca?: string;
   prefix: string;
+  /** The nodes' readings topic (topic_data); default sensor_data. */
+  topicData?: string;
   node?: string[];
   lines?: boolean;
   duration?: number;
@@ -27,8 +34,10 @@ const RECONNECT_MS = 1000;
 
 export async function watchCommand(flags: WatchFlags): Promise<number> {
   const out = process.stdout;
+  const topicData = flags.topicData ?? DEFAULT_TOPIC_DATA;
+  checkTopicData(topicData);
   const target = brokerFromFlags(flags);
-  const topics = operatorTopics(flags.prefix);
+  const topics = operatorTopics(flags.prefix, topicData);
   const only = flags.node !== undefined ? new Set(flags.node) : undefined;
   const client: MqttClient = await connectClient(target, `espfleet-watch-${process.pid}`, RECONNECT_MS);
   const tracker = new WatchTracker();
@@ -49,12 +58,13 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
     const text = payload.toString("utf8");
     const now = performance.now();
     const wall = Date.now();
-    if (topicMatches(topics.data, topic)) {
-      const id = idOf(text);
+    const reading = readingTopic(topics, topic);
+    if (reading !== undefined) {
+      const id = reading.id ?? idOf(text);
       if (only !== undefined && (id === undefined || !only.has(id))) {
         return;
       }
-      for (const n of tracker.reading(text, now)) {
+      for (const n of tracker.reading(text, now, reading.id)) {
         note(noticeLine(wall, n));
       }
       const node = id !== undefined ? tracker.nodes.get(id) : undefined;
@@ -74,7 +84,7 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
     }
   });
   const subscribe = (): void => {
-    client.subscribe([topics.data, topics.status, topics.events], { qos: 1 });
+    client.subscribe([...topics.readings, topics.status, topics.events], { qos: 1 });
   };
   subscribe();
   client.on("connect", () => {
@@ -84,7 +94,7 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
   client.on("offline", () => note(`${new Date().toTimeString().slice(0, 8)} lost ${target.url}; retrying every ${RECONNECT_MS / 1000} s`));
 
   if (!table) {
-    out.write(`watching ${topics.data}, ${topics.status}, ${topics.events} on ${target.url} (Ctrl-C to stop)\n`);
+    out.write(`watching ${[...topics.readings, topics.status, topics.events].join(", ")} on ${target.url} (Ctrl-C to stop)\n`);
   }
   const redraw = table
     ? setInterval(() => {
@@ -107,7 +117,8 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
   const t = tracker.totals(performance.now());
   out.write(
     `\nwatched ${formatCount(t.nodes)} nodes: ${formatCount(t.readings)} readings, ${formatCount(t.lost)} lost (seq gaps), ` +
-      `${formatCount(t.duplicates)} resent, ${formatCount(t.reboots)} reboots, ${formatCount(t.dropped)} dropped by nodes (buffer full)\n`,
+      `${formatCount(t.duplicates)} resent, ${formatCount(t.reboots)} reboots, ${formatCount(t.dropped)} dropped by nodes (buffer full), ` +
+      `${formatCount(tracker.forged)} forged (payload id not the topic's; ignored)\n`,
   );
   return 0;
 }

@@ -1,8 +1,13 @@
 /**
  * What `espfleet watch` knows about each node, from what it hears on the
- * wire: readings (`sensor_data`), the retained status (`status/<id>`) and
- * events (`event/<id>`). Pure bookkeeping, no I/O, so it is unit-tested and
- * works the same for simulated nodes and real ESP8266s.
+ * wire: readings (`sensor_data`, or `sensor_data/<id>` with the per-node
+ * layout), the retained status (`status/<id>`) and events (`event/<id>`).
+ * Pure bookkeeping, no I/O, so it is unit-tested and works the same for
+ * simulated nodes and real ESP8266s.
+ *
+ * A reading's node is its payload `id`. When its topic carries an id too
+ * (`sensor_data/<id>`, which a per-node broker ACL lets only that node
+ * write), a payload naming another node is forged: counted, never shown.
  *
  * Sequence rules (firmware/core/node.ts): `seq` counts readings from 1 per
  * boot; `boot` counts boots. A jump in `seq` within one boot is lost readings;
@@ -40,7 +45,7 @@ export interface NodeWatch {
   previousBucketCount: number;
 }
 
-export type WatchNoticeKind = "gap" | "reboot" | "online" | "offline" | "event" | "malformed";
+export type WatchNoticeKind = "gap" | "reboot" | "online" | "offline" | "event" | "malformed" | "forged";
 
 /** Something worth a line of its own in the watch output. */
 export interface WatchNotice {
@@ -52,13 +57,22 @@ export interface WatchNotice {
 export class WatchTracker {
   readonly nodes = new Map<string, NodeWatch>();
   malformed = 0;
+  /** Readings whose payload id is not the id their topic carries (ignored). */
+  forged = 0;
 
-  /** A message on the readings topic. */
-  reading(payload: string, nowMs: number): WatchNotice[] {
+  /**
+   * A message on a readings topic; `topicId` is the id the topic carries
+   * (`sensor_data/<id>`), undefined on a shared topic (`sensor_data`).
+   */
+  reading(payload: string, nowMs: number, topicId?: string): WatchNotice[] {
     const body = parseObject(payload);
     if (body === undefined || typeof body.id !== "string" || typeof body.seq !== "number") {
       this.malformed++;
-      return [{ kind: "malformed", id: "?", text: `not a reading: ${payload.slice(0, 80)}` }];
+      return [{ kind: "malformed", id: topicId ?? "?", text: `not a reading: ${payload.slice(0, 80)}` }];
+    }
+    if (topicId !== undefined && body.id !== topicId) {
+      this.forged++;
+      return [{ kind: "forged", id: topicId, text: `a reading on its topic claims to be from ${JSON.stringify(body.id).slice(0, 40)}; ignored` }];
     }
     const node = this.node(body.id);
     const boot = typeof body.boot === "number" ? body.boot : 0;

@@ -25,7 +25,8 @@ export function formatValues(values: Record<string, number>, failed: string[]): 
 
 /** " °C" after a value; nothing for ADC counts or unknown names (a real device may send more). */
 function unitShort(name: string): string {
-  const unit = SENSOR_UNITS[name];
+  // Own keys only: `name` comes from a payload, and a plain object answers for `constructor`... (issue 15).
+  const unit = Object.prototype.hasOwnProperty.call(SENSOR_UNITS, name) ? SENSOR_UNITS[name] : undefined;
   return name === "adc" || unit === undefined ? "" : " " + unit;
 }
 
@@ -34,7 +35,7 @@ export function readingLine(wallMs: number, node: NodeWatch): string {
 }
 
 export function noticeLine(wallMs: number, notice: WatchNotice): string {
-  const mark = notice.kind === "gap" ? "LOST " : notice.kind === "reboot" ? "REBOOT " : notice.kind === "offline" ? "OFFLINE " : "";
+  const mark = notice.kind === "gap" ? "LOST " : notice.kind === "reboot" ? "REBOOT " : notice.kind === "offline" ? "OFFLINE " : notice.kind === "forged" ? "FORGED " : "";
   return `${clock(wallMs)} ${notice.id} ${mark}${notice.text}`;
 }
 
@@ -45,7 +46,8 @@ export function renderTable(tracker: WatchTracker, nowMs: number, wallMs: number
   lines.push(
     `espfleet watch ${source} — ${clock(wallMs)} — ${formatCount(t.nodes)} nodes, ${formatCount(t.online)} online, ` +
       `${t.rate.toFixed(1)} readings/s, ${formatCount(t.readings)} received, ${formatCount(t.lost)} lost, ` +
-      `${formatCount(t.duplicates)} resent, ${formatCount(t.reboots)} reboots, ${formatCount(t.dropped)} dropped by nodes`,
+      `${formatCount(t.duplicates)} resent, ${formatCount(t.reboots)} reboots, ${formatCount(t.dropped)} dropped by nodes` +
+      (tracker.forged > 0 ? `, ${formatCount(tracker.forged)} forged (ignored)` : ""),
   );
   lines.push("");
   lines.push(pad("node", 12) + pad("state", 9) + pad("rate/s", 8) + pad("seq", 9) + pad("boot", 6) + pad("lost", 7) + pad("drop", 7) + "last values");

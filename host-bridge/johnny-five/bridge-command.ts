@@ -12,7 +12,7 @@ import type { LogLevel } from "../../firmware/core/platform";
 import { type BrokerTarget, probeBroker } from "../../simulator/broker-target";
 import { brokerFromFlags, type LoginFlags } from "../../simulator/cli-options";
 import { CliError } from "../../simulator/cli-error";
-import { operatorTopics } from "../../simulator/config-change";
+import { topicsFor } from "../../firmware/core/topics";
 import { formatDuration } from "../../simulator/units";
 import { BoardKeeper, type BoardSession } from "./board-keeper";
 import { connectFirmataBoard } from "./firmata-board";
@@ -91,7 +91,7 @@ export async function bridgeCommand(flags: BridgeFlags, out: NodeJS.WritableStre
     throw error;
   }
   const settings = node.core.settings();
-  const dataTopic = operatorTopics(flags.prefix).data.replace(/\+$/, nodeId);
+  const dataTopic = topicsFor(settings, nodeId).data;
   out.write(
     `${nodeId}: ${keeper.current().board.description}; ${keeper.current().sensors.describe()}\n` +
       `${nodeId}: readings of ${settings.sensors.join(", ")} every ${formatDuration(settings.interval_ms)} to ${broker.url} ${dataTopic}; ` +

@@ -3,7 +3,7 @@
  * (firmware/core) on the simulator's NodePlatform (mqtt.js session, Node
  * timers, per-node files, write-behind storage), with sensor reads from the
  * board through johnny-five instead of a sensor model. The node publishes
- * readings on `<prefix>/sensor_data/<id>`, obeys `config_change` (interval,
+ * readings on `<prefix>/sensor_data` (its `topic_data`), obeys `config_change` (interval,
  * sensitivity, sensors, …), acknowledges, persists, exactly like a simulated
  * node or an ESP8266.
  *
@@ -62,7 +62,7 @@ export class BridgeNode {
     const files = this.storage.forNode(nodeId);
     const seeded = seedNodeFiles(nodeId, files, { broker, initial: options.initial, fixed: { ...options.fixed, topic_prefix: prefix } });
     this.keptStored = seeded.kept;
-    const context = fleetContext(broker, prefix, this.counters, (_id, level, line) => log(level, line));
+    const context = fleetContext(broker, prefix, seeded.config.topic_data, this.counters, (_id, level, line) => log(level, line));
     this.platform = new NodePlatform(nodeId, files, options.sensors, new Prng(randomSeed()), context);
     this.core = new SensorNode(this.platform);
   }

@@ -91,7 +91,8 @@ function startBaseline(): Side {
         timers.push(
           setInterval(() => {
             if (client.connected) {
-              client.publish(`bench/sensor_data/${id}`, payload, { qos: 1 }, (error) => {
+              // The readings topic of the simulated side (default topic_data: one shared topic).
+              client.publish("bench/sensor_data", payload, { qos: 1 }, (error) => {
                 if (error === undefined || error === null) {
                   acked++;
                 }

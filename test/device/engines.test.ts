@@ -76,7 +76,7 @@ describe("the TypeScript and the Lua engine", () => {
 
     // One engine after the other: both use the same node ids (and so the same client ids).
     const ts = await scenario(obs, new Fleet(options("ts")), runners);
-    const lua = await scenario(obs, new LuaFleet({ ...options("lua"), heapKb: 96, device: { wifiJoinDelayMs: 20 } }), runners);
+    const lua = await scenario(obs, new LuaFleet({ ...options("lua"), heapKb: 40, device: { wifiJoinDelayMs: 20 } }), runners);
 
     expect(lua.topics).toEqual(ts.topics);
     for (const id of IDS) {
@@ -101,7 +101,7 @@ describe("the TypeScript and the Lua engine", () => {
 async function scenario(obs: Observer, runner: Runner, runners: Runner[]): Promise<Transcript> {
   const from = obs.messages.length;
   const mine = (): Received[] => obs.messages.slice(from);
-  const readingsOf = (id: string): Json[] => mine().filter((m) => m.topic.startsWith("sensor_data/")).map((m) => JSON.parse(m.payload) as Json).filter((r) => r.id === id);
+  const readingsOf = (id: string): Json[] => mine().filter((m) => m.topic === "sensor_data").map((m) => JSON.parse(m.payload) as Json).filter((r) => r.id === id);
   runners.push(runner);
   await runner.start();
   await waitFor("3 readings from each node", () => IDS.every((id) => readingsOf(id).length >= 3), 12_000);

@@ -3,7 +3,8 @@
  * repository's docs/mosquitto/mosquitto.conf and acl (paths and ports
  * rewritten only), passwords made by docs/mosquitto/make-passwd.sh, and a
  * throwaway CA: anonymous clients refused; a node confined to its own topics
- * (it cannot change the fleet's config nor publish in another node's name);
+ * (it cannot change the fleet's config nor publish in another node's name),
+ * which is why nodes behind this ACL use topic_data `sensor_data/{id}`;
  * TLS with clear errors; client certificates; and no password or key
  * material in anything the commands print.
  */
@@ -23,6 +24,8 @@ import { type KeyPair, TestPki } from "./support/pki";
 import { CliRun, runCli } from "./support/cli-process";
 
 const PREFIX = "espfleet";
+/** docs/mosquitto: readings on a topic per node, which the ACL confines to that node. */
+const TOPIC_DATA = "sensor_data/{id}";
 
 interface Ack {
   id: string;
@@ -153,22 +156,28 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
       fresh: true,
       seed: 7,
       initial: { interval_ms: 500 },
-      fixed: { topic_prefix: PREFIX },
+      fixed: { topic_prefix: PREFIX, topic_data: TOPIC_DATA },
       connectRate: 100,
     });
     const operator = await raw(plainUrl(), { clientId: "acl-operator", ...login("operator") });
     const acks: Ack[] = [];
+    const readingTopics = new Set<string>();
     operator.on("message", (topic, payload) => {
       if (topic.startsWith(`${PREFIX}/config_ack/`)) {
         acks.push(JSON.parse(payload.toString()) as Ack);
+      } else if (topic.startsWith(`${PREFIX}/sensor_data`)) {
+        readingTopics.add(`${topic} ${(JSON.parse(payload.toString()) as { id: string }).id}`);
       }
     });
-    await operator.subscribeAsync(`${PREFIX}/config_ack/+`, { qos: 1 });
+    await operator.subscribeAsync([`${PREFIX}/config_ack/+`, `${PREFIX}/sensor_data`, `${PREFIX}/sensor_data/+`], { qos: 1 });
     const intruder = await raw(plainUrl(), { clientId: "acl-intruder", ...login("node-0001") });
     const acksFor = (req: string): Ack[] => acks.filter((a) => a.req === req);
     try {
       await fleet.start();
       await until(() => fleet.counters.connected === 3, 20_000, "3 nodes connected with their own credentials");
+      // Each node's readings pass the ACL on its own topic, its id in the payload too.
+      await until(() => readingTopics.size === 3, 15_000, "a reading of each node on its own topic");
+      expect([...readingTopics].sort()).toEqual(["node-0001", "node-0002", "node-0003"].map((id) => `${PREFIX}/sensor_data/${id} ${id}`));
 
       // node-0001's login publishes a change for every node; mosquitto acks and drops it.
       await intruder.publishAsync(`${PREFIX}/config_change`, JSON.stringify({ interval_ms: 2000, req: "intruder" }), { qos: 1 });
@@ -193,7 +202,7 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
     const operator = await raw(plainUrl(), { clientId: "own-operator", ...login("operator") });
     const seenByOperator: string[] = [];
     operator.on("message", (topic, payload) => seenByOperator.push(`${topic} ${payload.toString()}`));
-    await operator.subscribeAsync([`${PREFIX}/sensor_data/+`, `${PREFIX}/status/+`], { qos: 1 });
+    await operator.subscribeAsync([`${PREFIX}/sensor_data`, `${PREFIX}/sensor_data/+`, `${PREFIX}/status/+`], { qos: 1 });
     const snoop = await raw(plainUrl(), { clientId: "own-snoop", ...login("node-0003") });
     const seenBySnoop: string[] = [];
     snoop.on("message", (topic) => seenBySnoop.push(topic));
@@ -202,6 +211,8 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
     try {
       const forged = JSON.stringify({ id: "node-0003", seq: 999_999, boot: 1, up: 1, temperature: 99, marker: "forged" });
       await node2.publishAsync(`${PREFIX}/sensor_data/node-0003`, forged, { qos: 1 });
+      // The shared default topic is not writable under this ACL: there any node could speak for any other.
+      await node2.publishAsync(`${PREFIX}/sensor_data`, forged, { qos: 1 });
       await node2.publishAsync(`${PREFIX}/status/node-0003`, JSON.stringify({ id: "node-0003", state: "offline", marker: "forged" }), { qos: 1, retain: true });
       await node2.publishAsync(`${PREFIX}/sensor_data/node-0002`, JSON.stringify({ id: "node-0002", seq: 1, boot: 1, up: 1, marker: "own" }), { qos: 1 });
       await until(() => seenByOperator.some((m) => m.includes('"own"')), 10_000, "node-0002's reading on its own topic");
@@ -254,12 +265,12 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
     const fleetKey = "9c1f0e2d3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
     const fleetKeyFile = join(work, "fleet.key");
     writeFileSync(fleetKeyFile, fleetKey + "\n", { mode: 0o600 });
-    const run = CliRun.start(["run", ...tls, "--user", "node-{id}", "--credentials", credentials, "--fleet-key-file", fleetKeyFile, "--nodes", "3", "--interval", "500ms", "--state-dir", stateDir, "--fresh", "--verbose", "--log-level", "info", "--connect-rate", "100/s"]);
-    const watch = CliRun.start(["watch", ...tls, "--username", "operator", "--credentials", credentials, "--lines", "--duration", "45s"]);
+    const run = CliRun.start(["run", ...tls, "--topic-data", TOPIC_DATA, "--user", "node-{id}", "--credentials", credentials, "--fleet-key-file", fleetKeyFile, "--nodes", "3", "--interval", "500ms", "--state-dir", stateDir, "--fresh", "--verbose", "--log-level", "info", "--connect-rate", "100/s"]);
+    const watch = CliRun.start(["watch", ...tls, "--topic-data", TOPIC_DATA, "--username", "operator", "--credentials", credentials, "--lines", "--duration", "45s"]);
     let results: { code: number | null; out: string }[];
     try {
       await until(() => /node-0001 info: mqtt connected/.test(run.out) && /node-0003 info: mqtt connected/.test(run.out), 40_000, "the run's nodes connected");
-      await until(() => /node-0003/.test(watch.out), 20_000, "watch shows node-0003");
+      await until(() => /node-0003 #\d+ boot \d+/.test(watch.out), 20_000, "watch shows a reading of node-0003");
       const operatorEnv = { MQTT_USERNAME: "operator", MQTT_PASSWORD: passwords.operator };
       results = await Promise.all([
         runCli(["config", ...tls, "--all", "--expect", "3", "--interval", "2s", "--timeout", "20s", "--fleet-key-file", fleetKeyFile, "--counter-file", join(work, "counter")], operatorEnv),
@@ -275,6 +286,8 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
     expect(config.code, config.out).toBe(0);
     expect(config.out).toMatch(/applied by 3/);
     expect(run.out).toContain("nodes log in as node-{id}");
+    expect(run.out).toContain(`readings on ${PREFIX}/sensor_data/<id>, a topic per node (subscribe to ${PREFIX}/sensor_data/+)`);
+    expect(watch.out).toMatch(/watched 3 nodes: [1-9]\d* readings, .* 0 forged/);
     expect(wrongPassword.out).toContain('refused the login of user "operator"');
     expect(badUrl.out).toContain("mqtt://node-0001:***@bad host:1883");
     expect(missing.code).toBe(2);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildChange } from "../../simulator/config-command";
-import { topicMatches, operatorTopics } from "../../simulator/config-change";
+import { topicMatches, operatorTopics, readingTopic } from "../../simulator/config-change";
 
 describe("espfleet config: the config_change it sends (simulator/config-command.ts)", () => {
   it("puts human options on the wire in the contract's units", () => {
@@ -24,7 +24,8 @@ describe("espfleet config: the config_change it sends (simulator/config-command.
     expect(operatorTopics("site1")).toEqual({
       config: "site1/config_change",
       acks: "site1/config_ack/+",
-      data: "site1/sensor_data/+",
+      data: "site1/sensor_data",
+      readings: ["site1/sensor_data", "site1/sensor_data/+"],
       status: "site1/status/+",
       events: "site1/event/+",
     });
@@ -36,5 +37,24 @@ describe("espfleet config: the config_change it sends (simulator/config-command.
     expect(topicMatches("site1/sensor_data/+", "site1/sensor_datax/n")).toBe(false);
     expect(topicMatches("a/b", "a/b")).toBe(true);
     expect(topicMatches("a/b", "a/bc")).toBe(false);
+  });
+
+  it("hears readings on the shared topic and on per-node topics, and says which id a topic carries (issue 11)", () => {
+    const shared = operatorTopics("");
+    expect(readingTopic(shared, "sensor_data")).toEqual({});
+    expect(readingTopic(shared, "sensor_data/node-0001")).toEqual({ id: "node-0001" });
+    expect(readingTopic(shared, "sensor_data/a/b")).toBeUndefined();
+    expect(readingTopic(shared, "status/node-0001")).toBeUndefined();
+    expect(readingTopic(shared, "sensor_datax")).toBeUndefined();
+
+    const perNode = operatorTopics("espfleet", "sensor_data/{id}");
+    expect(perNode.data).toBe("espfleet/sensor_data/+");
+    expect(perNode.readings).toEqual(["espfleet/sensor_data/+"]);
+    expect(readingTopic(perNode, "espfleet/sensor_data/node-0002")).toEqual({ id: "node-0002" });
+    expect(readingTopic(perNode, "espfleet/sensor_data")).toBeUndefined();
+
+    const inner = operatorTopics("", "site/{id}/r");
+    expect(inner.readings).toEqual(["site/+/r"]);
+    expect(readingTopic(inner, "site/n7/r")).toEqual({ id: "n7" });
   });
 });

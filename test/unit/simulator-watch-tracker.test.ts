@@ -63,3 +63,23 @@ describe("watch bookkeeping (simulator/watch-tracker.ts)", () => {
     expect(t.malformed).toBe(1);
   });
 });
+
+describe("watch and forged readings (issue 11)", () => {
+  it("takes the node from the payload on the shared topic", () => {
+    const t = new WatchTracker();
+    expect(t.reading(reading(1), 0)).toEqual([]);
+    expect(t.nodes.get("node-0001")?.readings).toBe(1);
+    expect(t.forged).toBe(0);
+  });
+
+  it("counts a reading whose payload id is not its topic's as forged and shows nothing of it", () => {
+    const t = new WatchTracker();
+    t.reading(reading(1), 0, "node-0001");
+    const notices = t.reading(reading(2, 1, { temperature: 99 }), 1, "node-0002");
+    expect(notices).toEqual([{ kind: "forged", id: "node-0002", text: 'a reading on its topic claims to be from "node-0001"; ignored' }]);
+    expect(t.forged).toBe(1);
+    expect(t.nodes.get("node-0001")).toMatchObject({ readings: 1, seq: 1, values: { temperature: 21.5 } });
+    expect(t.nodes.has("node-0002")).toBe(false);
+    expect(t.totals(2).readings).toBe(1);
+  });
+});

@@ -9,10 +9,10 @@ const BIN = join(import.meta.dirname, "..", "..", "..", "bin", "espfleet.js");
 /** A command told to stop that is still running after this long is killed. */
 const STOP_TIMEOUT_MS = 20_000;
 
-/** The environment of a child: the test's, without logins inherited from the shell, plus `extra`. */
+/** The environment of a child: the test's, without logins (or a topic_data) inherited from the shell, plus `extra`. */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ["ESPFLEET_USERNAME", "ESPFLEET_PASSWORD", "MQTT_USERNAME", "MQTT_PASSWORD"]) {
+  for (const name of ["ESPFLEET_USERNAME", "ESPFLEET_PASSWORD", "MQTT_USERNAME", "MQTT_PASSWORD", "ESPFLEET_TOPIC_DATA"]) {
     delete env[name];
   }
   return { ...env, ...extra };

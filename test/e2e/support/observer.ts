@@ -1,7 +1,9 @@
 /**
  * A test's view of the fleet from the outside: a persistent MQTT session
  * that records every reading, status and event, so a broker restart loses
- * nothing on the observer's side and any gap is the fleet's.
+ * nothing on the observer's side and any gap is the fleet's. Readings are
+ * taken from `P/sensor_data` (the default topic_data) and `P/sensor_data/+`
+ * (topic_data `sensor_data/{id}`), the id from the payload.
  */
 import mqtt, { type MqttClient } from "mqtt";
 
@@ -20,10 +22,18 @@ export class Observer {
   readonly statuses: { id: string; state: string; retained: boolean }[] = [];
   readonly events: Record<string, unknown>[] = [];
 
-  private constructor(private readonly client: MqttClient) {
+  /** Topics of the readings seen, in arrival order (parallel to `readings`). */
+  readonly readingTopics: string[] = [];
+
+  private constructor(
+    private readonly client: MqttClient,
+    /** The readings topic: `P/sensor_data`; `P/sensor_data/<id>` counts too. */
+    data: string,
+  ) {
     client.on("message", (topic, payload, packet) => {
       const text = payload.toString();
-      if (topic.includes("sensor_data/")) {
+      if (topic === data || topic.startsWith(data + "/")) {
+        this.readingTopics.push(topic);
         this.readings.push({ ...(JSON.parse(text) as ObservedReading), at: performance.now() });
       } else if (topic.includes("status/") && text !== "") {
         const body = JSON.parse(text) as { id: string; state: string };
@@ -42,9 +52,9 @@ export class Observer {
       reconnectPeriod: 100,
       protocolVersion: 4,
     });
-    const observer = new Observer(client);
+    const observer = new Observer(client, `${p}sensor_data`);
     client.on("error", () => undefined);
-    await client.subscribeAsync([`${p}sensor_data/+`, `${p}status/+`, `${p}event/+`], { qos: 1 });
+    await client.subscribeAsync([`${p}sensor_data`, `${p}sensor_data/+`, `${p}status/+`, `${p}event/+`], { qos: 1 });
     return observer;
   }
 

@@ -1,8 +1,8 @@
 /**
  * The fleet operator's view in a test: an MQTT client on the broker that
  * records every reading, ack and event with the topic it came on. Readings
- * are taken from `sensor_data/#`, so both `sensor_data` and
- * `sensor_data/<id>` (the topic is moving to the latter) are seen.
+ * are taken from `sensor_data` (the default topic_data) and `sensor_data/+`
+ * (topic_data `sensor_data/{id}`), so both layouts are seen.
  */
 import mqtt, { type MqttClient } from "mqtt";
 
@@ -37,7 +37,7 @@ export class Observer {
   static async connect(url: string): Promise<Observer> {
     const client = await mqtt.connectAsync(url, { clientId: `observer-${process.pid}-${Math.random().toString(36).slice(2, 8)}`, reconnectPeriod: 0 });
     client.on("error", () => undefined);
-    await client.subscribeAsync(["sensor_data/#", "config_ack/#", "event/#", "status/#"], { qos: 1 });
+    await client.subscribeAsync(["sensor_data", "sensor_data/+", "config_ack/#", "event/#", "status/#"], { qos: 1 });
     return new Observer(client);
   }
 
