@@ -6,6 +6,9 @@
  *   ./flash.sh --port auto --monitor
  *   ./flash.sh --port /dev/ttyUSB0 --firmware nodemcu.bin --ssid home --broker mqtt://10.0.0.2
  *   ./flash.sh --virtual --monitor          (no board: a virtual ESP8266 and an embedded broker)
+ * The app runs from LFS (lfs-step.ts): lfs.img is uploaded too, init.lua
+ * loads it; a board without an LFS partition gets one with --yes (or a yes
+ * at the terminal); --no-lfs keeps the .lc files.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -21,9 +24,12 @@ import { buildFirmwareInto, filesToUpload, readModules } from "./firmware-build"
 import { buildNodeConfig, urlSecrets } from "./node-config";
 import { resolvePortArgument } from "./port-detect";
 import { ImageProgressView, UploadProgressView } from "./progress";
-import { askMissing } from "./prompt";
+import { LFS_PARTITION_BYTES } from "../uploader/lfs";
+import { emptyLfsImage, LFS_MODULES, readBuildLfsImage } from "./lfs-image";
+import type { LfsRequest } from "./lfs-step";
+import { askMissing, askYesNo } from "./prompt";
 import { DEFAULT_ENV_FILE, describeMissing, describeSettings, resolveSettings, SecretRedactor, type SettingKey, type SettingValues } from "./settings";
-import { startVirtualBoard, VIRTUAL_HEAP_KB, type VirtualBoard } from "./virtual-board";
+import { startVirtualBoard, VIRTUAL_HEAP_KB, VIRTUAL_LFS_KB, type VirtualBoard } from "./virtual-board";
 
 /** The build folder of `npm run build:firmware`. */
 export const DEFAULT_BUILD_DIR = resolve(import.meta.dirname, "..", "..", "firmware", "dist");
@@ -47,6 +53,12 @@ export interface FlashFlags {
   format?: boolean;
   monitor?: boolean;
   heapKb: number;
+  /** --virtual-lfs-kb: the virtual board's LFS partition, KB (default 128; 0 = none). */
+  virtualLfsKb?: number;
+  /** false for --no-lfs. */
+  lfs: boolean;
+  /** --yes: may change the board's partition table (erasing its files) without asking. */
+  yes?: boolean;
   envFile?: string;
   verbose?: boolean;
   ssid?: string;
@@ -59,11 +71,12 @@ export interface FlashFlags {
   nodeId?: string;
   interval?: string;
   prefix?: string;
+  topicData?: string;
 }
 
 function flagValues(flags: FlashFlags): SettingValues {
   const out: SettingValues = {};
-  for (const key of ["ssid", "wifiPassword", "broker", "username", "password", "ca", "nodeId", "interval", "prefix"] as const) {
+  for (const key of ["ssid", "wifiPassword", "broker", "username", "password", "ca", "nodeId", "interval", "prefix", "topicData"] as const) {
     const value = flags[key];
     if (value !== undefined) {
       out[key] = value;
@@ -101,6 +114,9 @@ async function runFlash(flags: FlashFlags, secrets: SecretRedactor): Promise<num
   }
   if (!virtual && flags.port === undefined) {
     throw new CliError("say where the board is: --port /dev/ttyUSB0, --port auto (the one USB serial adapter), or --virtual (no board)", 2);
+  }
+  if (!virtual && flags.virtualLfsKb !== undefined) {
+    throw new CliError("--virtual-lfs-kb sets the LFS partition of the virtual board: add --virtual, or drop it", 2);
   }
   if (virtual && flags.firmware !== undefined) {
     throw new CliError("--firmware writes a NodeMCU image to a real board; the virtual device has NodeMCU already: drop --firmware or --virtual", 2);
@@ -167,6 +183,16 @@ async function runFlash(flags: FlashFlags, secrets: SecretRedactor): Promise<num
   }
   const modules = readModules(buildDir);
   const names = filesToUpload(buildDir, flags.withSource === true);
+  const lfs: LfsRequest = {
+    use: flags.lfs,
+    image: flags.lfs ? readBuildLfsImage(buildDir) : undefined,
+    modules: LFS_MODULES,
+    emptyImage: emptyLfsImage,
+    // At a terminal the question is asked; elsewhere only --yes may erase the board's files.
+    repartition: flags.yes === true ? "yes" : process.stdin.isTTY === true ? "ask" : "no",
+    confirm: askYesNo,
+    firmwareModules: [...modules.required, ...(modules.optional.length > 0 ? [`plus ${modules.optional.join(", ")} where wanted`] : [])],
+  };
   const baseConfig = JSON.parse(readFileSync(resolve(buildDir, "config.json"), "utf8")) as Record<string, unknown>;
 
   let board: VirtualBoard | undefined = undefined;
@@ -179,14 +205,15 @@ async function runFlash(flags: FlashFlags, secrets: SecretRedactor): Promise<num
   try {
     // 4. Where to: a virtual board (with an embedded broker unless one was named), or the real port.
     if (virtual) {
-      board = await startVirtualBoard({ heapKb: flags.heapKb, baud: flags.baud, embeddedBroker: values.broker === undefined, log });
+      const lfsKb = flags.virtualLfsKb ?? VIRTUAL_LFS_KB;
+      board = await startVirtualBoard({ heapKb: flags.heapKb, lfsKb, baud: flags.baud, embeddedBroker: values.broker === undefined, log });
       if (board.embeddedBrokerUrl !== undefined) {
         values.broker = board.embeddedBrokerUrl;
         settings.sources.broker = "default";
         log(`embedded MQTT broker on ${board.embeddedBrokerUrl} (watch it: npx espfleet watch --broker ${board.embeddedBrokerUrl})`);
       }
       portPath = board.portPath;
-      log(`virtual ESP8266 on ${portPath} (heap ${flags.heapKb} KB, console paced at ${flags.baud} baud)`);
+      log(`virtual ESP8266 on ${portPath} (heap ${flags.heapKb} KB, LFS partition ${lfsKb > 0 ? `${lfsKb} KB` : "none"}, console paced at ${flags.baud} baud)`);
     }
     for (const line of describeSettings(settings)) {
       log(line);
@@ -212,7 +239,7 @@ async function runFlash(flags: FlashFlags, secrets: SecretRedactor): Promise<num
     // init.lua last: config.json goes before it.
     files.sort((a, b) => (a.name === "init.lua" ? 1 : 0) - (b.name === "init.lua" ? 1 : 0));
     const view = new UploadProgressView(tty, log, formatLine);
-    log(`uploading ${files.map((f) => f.name).join(", ")} to ${port} at ${flags.baud} baud`);
+    log(`connecting to the board's Lua prompt on ${port} at ${flags.baud} baud`);
     // Loaded when needed: the serial stack is not part of the checks above, which must work without it.
     const { uploadToBoard } = await import("./upload-step");
     let uploaded;
@@ -230,11 +257,15 @@ async function runFlash(flags: FlashFlags, secrets: SecretRedactor): Promise<num
         onProgress: (p) => view.update(p),
         log: (line) => view.note(line),
         ...(flags.verbose === true ? { trace: (line: string) => log(`repl: ${line}`) } : {}),
+        lfs,
       });
     } finally {
       view.stop();
     }
     log(`uploaded ${uploaded.bytes} B in ${(uploaded.ms / 1000).toFixed(1)} s, verified by ${uploaded.verified}; the board restarted`);
+    if (uploaded.lfs !== undefined) {
+      log(uploaded.lfs.summary);
+    }
 
     // 7. Follow the console (until Ctrl-C), or leave the board running.
     process.off("SIGINT", interrupted);
@@ -303,6 +334,14 @@ const addressArg = (text: string): number => {
   return n;
 };
 
+const lfsKbArg = (text: string): number => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n % 4 !== 0 || n > 1024) {
+    throw new InvalidArgumentError(`${text}: give the LFS partition in KB, a multiple of 4 (flash sectors) up to 1024; 0 = none`);
+  }
+  return n;
+};
+
 const heapArg = (text: string): number => {
   const n = Number(text);
   if (!Number.isFinite(n) || n < 16 || n > 4096) {
@@ -314,7 +353,9 @@ const heapArg = (text: string): number => {
 export function registerFlashCommand(program: Command): void {
   program
     .command("flash")
-    .description("build the firmware, [write a NodeMCU image,] write the node's config, upload (verified), restart, [follow the console]")
+    .description(
+      "build the firmware, [write a NodeMCU image,] write the node's config, upload (verified), restart, check the app runs from LFS, [follow the console]",
+    )
     .addOption(new Option("--port <path|auto>", 'serial port of the board, e.g. /dev/ttyUSB0; "auto" = the one USB serial adapter plugged in'))
     .addOption(new Option("--virtual", "no board: upload to a virtual ESP8266 on a pty, with an embedded broker unless --broker/MQTT_URL; with --monitor it runs until Ctrl-C"))
     .addOption(new Option("--baud <rate>", "console speed for the upload, in bit/s (with --virtual: the speed the virtual board's console is paced at)").argParser(baudArg).default(115200))
@@ -327,6 +368,23 @@ export function registerFlashCommand(program: Command): void {
     .addOption(new Option("--format", "erase every file on the board before uploading (default: off)"))
     .addOption(new Option("--monitor", "follow the board's console after the restart, until Ctrl-C (default: off)"))
     .addOption(new Option("--heap-kb <KB>", "with --virtual: Lua heap of the virtual device, in KB").argParser(heapArg).default(VIRTUAL_HEAP_KB))
+    .addOption(
+      new Option("--virtual-lfs-kb <KB>", `with --virtual: LFS partition of the virtual device, in KB; 0 = a NodeMCU image without one (default: ${VIRTUAL_LFS_KB})`).argParser(
+        lfsKbArg,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--no-lfs",
+        "run the app from app.lc/cfg.lc instead of LFS: lfs.img is not uploaded (an LFS holding an older app is emptied) (default: LFS when the board has it)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--yes",
+        `when the board's NodeMCU has no LFS partition (or too small a one): add a ${LFS_PARTITION_BYTES / 1024} KB one without asking; this erases every file on the board, then uploads again (default: ask at a terminal, elsewhere keep the partitions and use the .lc files)`,
+      ),
+    )
     .addOption(new Option("--env-file <file>", `KEY=VALUE settings file (WIFI_SSID, WIFI_PASSWORD, MQTT_URL, MQTT_USERNAME, MQTT_PASSWORD, NODE_ID, SAMPLE_INTERVAL, TOPIC_PREFIX) (default: ${DEFAULT_ENV_FILE} at the repository root, when present)`))
     .addOption(new Option("--verbose", "also log the REPL traffic of the upload, secrets hidden (default: off)"))
     .addOption(new Option("--ssid <name>", "WiFi network (env WIFI_SSID); required for a board"))
@@ -338,7 +396,13 @@ export function registerFlashCommand(program: Command): void {
     .addOption(new Option("--fleet-key-file <file>", "file holding the fleet key (fleet_key: the node then applies only signed config changes), or env ESPFLEET_FLEET_KEY; never shown (default: none)"))
     .addOption(new Option("--node-id <id>", "node id, up to 32 characters (env NODE_ID; default: esp8266-<chipid>)"))
     .addOption(new Option("--interval <duration>", "initial sampling interval, e.g. 10s, 500ms (env SAMPLE_INTERVAL; default: 10s)"))
-    .addOption(new Option("--prefix <topic-prefix>", 'topic prefix (env TOPIC_PREFIX): "site1" means site1/sensor_data/<id> (default: none)'))
+    .addOption(new Option("--prefix <topic-prefix>", 'topic prefix (env TOPIC_PREFIX): "site1" means readings on site1/sensor_data (default: none)'))
+    .addOption(
+      new Option(
+        "--topic-data <topic>",
+        'readings topic (env TOPIC_DATA); {id} is the node id: "sensor_data/{id}" gives each node its own topic, as docs/mosquitto\'s ACL needs (default: sensor_data)',
+      ),
+    )
     .action(async (flags: FlashFlags) => {
       process.exitCode = await flashCommand(flags);
     });

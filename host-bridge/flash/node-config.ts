@@ -42,6 +42,7 @@ function assignments(values: SettingValues): Assignment[] {
   }
   if (values.nodeId !== undefined) set("node_id", values.nodeId, "nodeId");
   if (values.prefix !== undefined) set("topic_prefix", values.prefix, "prefix");
+  if (values.topicData !== undefined) set("topic_data", values.topicData, "topicData");
   if (values.interval !== undefined) {
     const parsed = parseDuration(values.interval);
     if (!parsed.ok) {

@@ -1,5 +1,6 @@
 /**
- * Ask for missing settings at a terminal; secrets are read without echo.
+ * Ask for missing settings at a terminal (secrets are read without echo), and
+ * yes/no questions (may the partition table change?).
  * Only used when stdin is a TTY: anywhere else a missing setting is an
  * error that lists the ways to give it.
  */
@@ -61,4 +62,10 @@ export async function askMissing(missing: readonly SettingKey[]): Promise<Settin
     answers[key] = spec.secret ? await askSecret(question) : await askLine(question);
   }
   return answers;
+}
+
+/** A yes/no question at the terminal; anything but y/yes is no. */
+export async function askYesNo(question: string): Promise<boolean> {
+  const answer = await askLine(question);
+  return /^\s*y(es)?\s*$/i.test(answer);
 }

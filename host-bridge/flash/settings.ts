@@ -4,7 +4,7 @@
  * KEY=VALUE file, in that order of precedence. Secrets are never shown:
  * summaries print `***`, and `redactor` scrubs them from any text.
  */
-export type SettingKey = "ssid" | "wifiPassword" | "broker" | "username" | "password" | "ca" | "nodeId" | "interval" | "prefix";
+export type SettingKey = "ssid" | "wifiPassword" | "broker" | "username" | "password" | "ca" | "nodeId" | "interval" | "prefix" | "topicData";
 
 export interface SettingSpec {
   key: SettingKey;
@@ -27,6 +27,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: "nodeId", label: "node id", flag: "--node-id", env: "NODE_ID", secret: false },
   { key: "interval", label: "sampling interval", flag: "--interval", env: "SAMPLE_INTERVAL", secret: false },
   { key: "prefix", label: "topic prefix", flag: "--prefix", env: "TOPIC_PREFIX", secret: false },
+  { key: "topicData", label: "readings topic", flag: "--topic-data", env: "TOPIC_DATA", secret: false },
 ];
 
 export const DEFAULT_ENV_FILE = "espfleet.local.env";

@@ -7,13 +7,16 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { VirtualDeviceOptions } from "../../device/options";
 import { Pty } from "../../device/pty";
 import { VirtualDevice } from "../../device/virtual-device";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../simulator/embedded-broker";
 import { CliError } from "../../simulator/cli-error";
 
-/** Today's firmware needs more than a stock 40 KB heap without LFS (README, Benchmarks); as `run --engine lua`. */
-export const VIRTUAL_HEAP_KB = 96;
+/** A stock board's Lua heap after boot (NODEMCU.md): enough because the app's code runs from LFS, not the heap. */
+export const VIRTUAL_HEAP_KB = 40;
+/** The LFS partition of the virtual board, KB: what ./flash.sh adds to a board without one; 0 = none. */
+export const VIRTUAL_LFS_KB = 128;
 /** The embedded broker's port when free (so `espfleet watch` finds it), else any free one. */
 const EMBEDDED_PORT = 1883;
 
@@ -28,6 +31,8 @@ export interface VirtualBoard {
 
 export interface VirtualBoardOptions {
   heapKb: number;
+  /** LFS partition of the virtual device, KB (0 = a NodeMCU image without one); default VIRTUAL_LFS_KB. */
+  lfsKb?: number;
   /** The pty paces the board's output like a UART at this many bit/s (0 = unpaced); default 115200. */
   baud?: number;
   /** Start an embedded broker (no --broker given). */
@@ -64,7 +69,8 @@ export async function startVirtualBoard(options: VirtualBoardOptions): Promise<V
     if (options.embeddedBroker) {
       broker = await startBroker(options.log);
     }
-    device = new VirtualDevice({ fsDir, id: "virtual-esp8266", heapKb: options.heapKb });
+    const deviceOptions: VirtualDeviceOptions = { fsDir, id: "virtual-esp8266", heapKb: options.heapKb, lfsBytes: (options.lfsKb ?? VIRTUAL_LFS_KB) * 1024 };
+    device = new VirtualDevice(deviceOptions);
     pty = await Pty.open(join(dir, "ttyESP"), { baud: options.baud ?? 115200 });
     const openPty = pty;
     const board = device;

@@ -67,6 +67,15 @@ export interface ReplOptions {
   log?: (line: string) => void;
 }
 
+export interface ResyncOptions {
+  /** Tries, each sending the resync lines afresh; default 4. */
+  attempts?: number;
+  /** Per try, ms; default the REPL's timeoutMs. */
+  timeoutMs?: number;
+  /** Before each try after the first, with the ms spent so far (progress while a board boots or formats). */
+  onRetry?: (attempt: number, elapsedMs: number) => void;
+}
+
 export interface PipelineOptions {
   timeoutMs?: number;
   /** At most this many bytes of lines whose answer has not arrived; default DEFAULT_WINDOW_BYTES. */
@@ -87,10 +96,13 @@ const RESPONSE_END = /\r\n(>>?) /;
 const LUA_ERROR = /(?:^|\n)(?:Lua error: )?(stdin:\d+: [^\r\n]*|Lua error: [^\r\n]*)/;
 /** Closes long strings/comments of levels 0-2 left open, then a sure syntax error: any pending chunk is dropped. */
 const UNJAM_LINE = "]]]=]]==]";
+/** The error UNJAM_LINE itself causes (and any `>>` chunk it ends). */
+const RESYNC_ERROR = /stdin:\d+: unexpected symbol near '\]'/;
 
 export class NodeMcuRepl {
   readonly port: SerialPort;
-  private readonly timeoutMs: number;
+  /** Per step (one line, one resync try), ms. */
+  readonly timeoutMs: number;
   private readonly log: (line: string) => void;
   private rx = "";
   private closed = false;
@@ -132,10 +144,15 @@ export class NodeMcuRepl {
    * noise, an app printing logs), to a fresh prompt: send a line that drops
    * any pending input, then print a one-off marker and wait for it.
    */
-  async resync(): Promise<void> {
-    const attempts = 4;
+  async resync(opts: ResyncOptions = {}): Promise<void> {
+    const attempts = opts.attempts ?? 4;
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const started = Date.now();
     let lastSeen = "";
     for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1) {
+        opts.onRetry?.(attempt, Date.now() - started);
+      }
       const nonce = randomBytes(6).toString("hex");
       const marker = `ESPFLEET_SYNC_${nonce}`;
       const syncLine = `print("ESPFLEET_SYNC_".."${nonce}")`;
@@ -144,14 +161,15 @@ export class NodeMcuRepl {
       const found = await this.waitUntil(() => {
         const at = this.rx.indexOf(`${marker}\r\n> `, from);
         return at < 0 ? undefined : at;
-      }, this.timeoutMs);
+      }, timeoutMs);
       if (found !== undefined) {
         if (!this.rx.slice(from, found).includes(syncLine)) {
           throw new Error(
             `the device ran commands but did not echo them (echo off, e.g. uart.setup(..., 0)); restart the board (espfleet reset, or press RST) and try again`,
           );
         }
-        this.logNoise(this.rx.slice(0, from));
+        // What the board printed meanwhile (boot messages, init.lua) is kept; the resync lines' own echoes and errors are not.
+        this.logNoise(this.rx.slice(0, found), true);
         this.consume(found + marker.length + 4);
         return;
       }
@@ -159,7 +177,7 @@ export class NodeMcuRepl {
       this.throwIfClosed();
     }
     const what = lastSeen === "" ? "the device sent nothing" : `the device sent only ${JSON.stringify(lastSeen.slice(-120))}`;
-    throw new DeviceNotAnsweringError(`no NodeMCU prompt on ${this.port.path} after ${attempts} tries of ${this.timeoutMs} ms (${what})`);
+    throw new DeviceNotAnsweringError(`no NodeMCU prompt on ${this.port.path} after ${attempts} tries of ${timeoutMs} ms (${what})`);
   }
 
   /** Runs one line (< 256 characters) and returns what it printed (no echo, no prompt; "\n" line ends). */
@@ -308,11 +326,15 @@ export class NodeMcuRepl {
     this.rx = this.rx.slice(upTo);
   }
 
-  private logNoise(text: string): void {
+  private logNoise(text: string, dropResyncLines = false): void {
     for (const line of text.split(/\r?\n/)) {
-      if (line.trim() !== "" && line.trim() !== ">") {
-        this.log(line);
+      if (line.trim() === "" || line.trim() === ">") {
+        continue;
       }
+      if (dropResyncLines && (line.includes(UNJAM_LINE) || line.includes("ESPFLEET_SYNC_") || RESYNC_ERROR.test(line))) {
+        continue;
+      }
+      this.log(line);
     }
   }
 

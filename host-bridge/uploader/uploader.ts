@@ -52,6 +52,22 @@ export class FileSystemFullError extends UploadError {
   }
 }
 
+/** What a board prints as it boots: the banner, init.lua missing, or the file system being formatted (after its partition moved). */
+const BOOTED = /NodeMCU [^\r\n]*\r?\n|lua: cannot open init\.lua|Formatting file system/;
+
+export interface RebootOptions {
+  /** How long to wait for the board to show it rebooted, ms; default 15000. */
+  bannerTimeoutMs?: number;
+  /** How long, after that, the prompt may take to answer, ms; default 4 resync tries. */
+  promptTimeoutMs?: number;
+  /** While waiting for the prompt, after each try that found none: ms since the reboot was seen. */
+  onWait?: (elapsedMs: number) => void;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
 /** SPIFFS names: flat, at most 31 bytes. */
 const MAX_NAME = 31;
 
@@ -138,14 +154,34 @@ export class Uploader {
   }
 
   /** node.restart(); resolves once the boot banner was seen and the prompt answers again. */
-  async restart(): Promise<void> {
-    this.repl.write("node.restart()\n");
-    const banner = await this.repl.waitForText(/NodeMCU [^\r\n]*\r?\n|lua: cannot open init\.lua/, 15_000);
-    if (banner === undefined) {
-      throw new Error("node.restart() was sent but no boot banner came back within 15 s; press the board's RST button");
+  async restart(opts: RebootOptions = {}): Promise<void> {
+    await this.reboot("node.restart()", opts);
+  }
+
+  /**
+   * Sends a line that reboots the board (node.restart(), node.setpartitiontable{...})
+   * and resolves once it booted (banner, or the file system being formatted)
+   * and its prompt answers again, retrying the resync for up to
+   * `promptTimeoutMs` (a board that formats its file system or reloads its LFS
+   * on the way takes a while). A line that fails instead throws DeviceLuaError
+   * (the REPL is in step again).
+   */
+  async reboot(line: string, opts: RebootOptions = {}): Promise<void> {
+    const bannerTimeoutMs = opts.bannerTimeoutMs ?? 15_000;
+    this.repl.write(line + "\n");
+    const echoed = escapeRegExp(line) + "\\r\\n(?:Lua error: )?((?:stdin:\\d+: |Lua error: )[^\\r\\n]*)\\r\\n";
+    const seen = await this.repl.waitForText(new RegExp(`${BOOTED.source}|${echoed}`), bannerTimeoutMs);
+    if (seen === undefined) {
+      throw new Error(`${line} was sent but no boot banner came back within ${Math.round(bannerTimeoutMs / 1000)} s; press the board's RST button`);
+    }
+    if (seen[1] !== undefined) {
+      await this.repl.resync();
+      throw new DeviceLuaError(seen[1].replace(/^Lua error: /, ""), line);
     }
     this.capabilities = undefined; // a reboot forgets the helpers
-    await this.repl.resync();
+    const perTry = this.repl.timeoutMs;
+    const attempts = Math.max(4, Math.ceil((opts.promptTimeoutMs ?? 0) / perTry));
+    await this.repl.resync({ attempts, ...(opts.onWait !== undefined ? { onRetry: (_attempt: number, ms: number) => opts.onWait?.(ms) } : {}) });
   }
 
   /** Capabilities of the build, leftover temp file removed, helpers defined: once per boot. */

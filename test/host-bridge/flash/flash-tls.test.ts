@@ -34,7 +34,7 @@ beforeAll(async () => {
       readings.push(payload.toString("utf8"));
     }
   });
-  await observer.subscribeAsync("sensor_data/#", { qos: 1 });
+  await observer.subscribeAsync(["sensor_data", "sensor_data/+"], { qos: 1 });
 });
 
 afterAll(async () => {

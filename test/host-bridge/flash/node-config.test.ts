@@ -33,6 +33,12 @@ describe("config.json from the flash settings", () => {
     expect(config.heartbeat_ms).toBe(base.heartbeat_ms);
   });
 
+  it("sets the readings topic for a broker whose ACL confines each node (docs/mosquitto), and refuses a bad one", () => {
+    expect(buildNodeConfig(base, { topicData: "sensor_data/{id}" }).topic_data).toBe("sensor_data/{id}");
+    expect(buildNodeConfig(base, {}).topic_data).toBe("sensor_data");
+    expect(() => buildNodeConfig(base, { topicData: "sensor_data/#" })).toThrow(/--topic-data.*topic_data/);
+  });
+
   it("takes credentials from the broker URL unless given separately, and knows them as secrets", () => {
     const config = buildNodeConfig(base, { broker: "mqtt://u1:p%40ss@10.0.0.2" });
     expect(config).toMatchObject({ mqtt_host: "10.0.0.2", mqtt_port: 1883, mqtt_user: "u1", mqtt_password: "p@ss" });
