@@ -5,7 +5,7 @@
  *
  * Contract (firmware/core/node.ts): the body holds run-time keys in the
  * contract's units, plus `target` (an id or a list; absent = every node) and
- * `req` (≤ 32 characters, echoed in the ack). Each addressed node answers
+ * `req` (≤ 32 bytes of UTF-8, echoed in the ack). Each addressed node answers
  * `{"id","req","result":"applied","config":{…}}` or
  * `{"id","req","result":"rejected","errors":[{"key","reason"}]}`.
  * With a fleet key the message is signed (simulator/config-signing.ts).
@@ -84,6 +84,43 @@ export function readingTopic(topics: OperatorTopics, topic: string): { id?: stri
   return undefined;
 }
 
+/**
+ * An acknowledgement from the wire, checked field by field, or undefined when
+ * it is not one: not JSON, not an object, no string `id`, an unknown `result`.
+ * Only the contract's fields are kept, each of its type (`errors` entries
+ * without a string key and reason are dropped, a non-object `config` too), so
+ * nothing later meets a value of a type it does not expect, and `config` is
+ * copied into a prototype-less object: its keys come from the wire (issue 15).
+ */
+export function parseAck(text: string): Omit<ConfigAck, "latencyMs"> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return undefined;
+  }
+  const { id, req, result, config, errors } = value as Record<string, unknown>;
+  if (typeof id !== "string" || (result !== "applied" && result !== "rejected")) {
+    return undefined;
+  }
+  const ack: Omit<ConfigAck, "latencyMs"> = { id, result };
+  if (typeof req === "string") {
+    ack.req = req;
+  }
+  if (typeof config === "object" && config !== null && !Array.isArray(config)) {
+    ack.config = Object.assign(Object.create(null) as Record<string, unknown>, config);
+  }
+  if (Array.isArray(errors)) {
+    ack.errors = errors.filter(
+      (e): e is { key: string; reason: string } => typeof e === "object" && e !== null && typeof (e as { key?: unknown }).key === "string" && typeof (e as { reason?: unknown }).reason === "string",
+    ).map((e) => ({ key: e.key, reason: e.reason }));
+  }
+  return ack;
+}
+
 /** A request id: short, unique enough, within the contract's 32 characters. */
 export function newRequestId(): string {
   return "cfg-" + Date.now().toString(36) + "-" + randomBytes(3).toString("hex");
@@ -136,19 +173,11 @@ export async function sendConfigChange(
     if (!topicMatches(topics.acks, topic)) {
       return;
     }
-    let ack: Partial<ConfigAck>;
-    try {
-      ack = JSON.parse(payload.toString("utf8")) as Partial<ConfigAck>;
-    } catch {
+    const ack = parseAck(payload.toString("utf8"));
+    if (ack === undefined || ack.req !== body.req || acks.has(ack.id)) {
       return;
     }
-    if (ack.req !== body.req || typeof ack.id !== "string" || acks.has(ack.id)) {
-      return;
-    }
-    if (ack.result !== "applied" && ack.result !== "rejected") {
-      return;
-    }
-    acks.set(ack.id, { ...(ack as ConfigAck), latencyMs: performance.now() - publishedAt });
+    acks.set(ack.id, { ...ack, latencyMs: performance.now() - publishedAt });
     if (satisfied()) {
       finish();
     }

@@ -2,7 +2,9 @@
  * `espfleet config`: publish one `config_change` (human units in, the
  * contract's units on the wire), wait for the acknowledgements, print who
  * applied and who rejected (with reasons), and exit non-zero when any node
- * rejected or a targeted node did not answer in time.
+ * rejected or a targeted node did not answer in time. With no setting it is a
+ * query: each node's config (from its ack) is printed. With a fleet key every
+ * change, the query too, is signed; a new key goes encrypted (fleet_key_enc).
  */
 import { join } from "node:path";
 import { applyChange, defaultConfig, ENVELOPE_KEYS } from "../firmware/core/config";
@@ -55,8 +57,9 @@ export function buildChange(flags: ConfigFlags): ConfigChangeBody {
     throw new CliError("--expect is for --all; with --target the command waits for exactly the targeted nodes", 2);
   }
   const req = flags.req ?? newRequestId();
-  if (req.length > 32) {
-    throw new CliError(`--req must be at most 32 characters (the node rejects longer); got ${req.length}`, 2);
+  // Bytes, as the node counts them (issue 15: "é" is one character but two bytes).
+  if (Buffer.byteLength(req) > 32) {
+    throw new CliError(`--req must be at most 32 bytes in UTF-8 (the node rejects longer); got ${Buffer.byteLength(req)}`, 2);
   }
   const body: ConfigChangeBody = { req };
   if (flags.interval !== undefined) body.interval_ms = flags.interval;
@@ -75,63 +78,105 @@ export function buildChange(flags: ConfigFlags): ConfigChangeBody {
   if (checked.config === undefined) {
     throw new CliError(checked.errors.map((e) => `${e.key} ${e.reason}`).join("; "), 2);
   }
-  const newKey = flags.newFleetKeyFile !== undefined ? loadFleetKey(flags.newFleetKeyFile, {}, "--new-fleet-key-file") : undefined;
-  if (newKey !== undefined) {
-    body.fleet_key = newKey;
-  }
   return body;
 }
 
-/** The signing of this change: from --fleet-key-file or ESPFLEET_FLEET_KEY, counter from --counter or the counter file. */
-export function signingFor(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Signing | undefined {
+/**
+ * The signing of this change: from --fleet-key-file or ESPFLEET_FLEET_KEY,
+ * counter from --counter or the counter file (neither far ahead of the
+ * clock), and the new key of a rotation (--new-fleet-key-file), which is only
+ * ever sent encrypted under the current one.
+ */
+export function signingFor(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env, nowMs = Date.now()): Signing | undefined {
   const key = loadFleetKey(flags.fleetKeyFile, env);
+  const newKey = flags.newFleetKeyFile !== undefined ? loadFleetKey(flags.newFleetKeyFile, {}, "--new-fleet-key-file") : undefined;
   if (key === undefined) {
-    if (flags.counter !== undefined || flags.newFleetKeyFile !== undefined) {
-      throw new CliError("--counter and --new-fleet-key-file sign the change: give the current fleet key with --fleet-key-file or ESPFLEET_FLEET_KEY", 2);
+    if (newKey !== undefined) {
+      throw new CliError(
+        "--new-fleet-key-file rotates the key of nodes that have one: give their current key with --fleet-key-file or ESPFLEET_FLEET_KEY " +
+          "(it signs the change and encrypts the new key; a key is never sent in clear). Nodes without a key get one in config.json " +
+          "(./flash.sh --fleet-key-file), or over MQTT only where config.json sets accept_first_key (README, Fleet key)",
+        2,
+      );
+    }
+    if (flags.counter !== undefined) {
+      throw new CliError("--counter signs the change: give the current fleet key with --fleet-key-file or ESPFLEET_FLEET_KEY", 2);
     }
     return undefined;
   }
-  const store = new CounterStore(flags.counterFile ?? DEFAULT_COUNTER_FILE);
-  if (flags.counter !== undefined) {
-    store.record(flags.counter);
-    return { key, counter: flags.counter };
+  if (newKey === key) {
+    throw new CliError("--new-fleet-key-file holds the current fleet key: make a new one with openssl rand -hex 32", 2);
   }
-  return { key, counter: store.next() };
+  const store = new CounterStore(flags.counterFile ?? DEFAULT_COUNTER_FILE);
+  const counter = flags.counter !== undefined ? flags.counter : store.next(nowMs);
+  if (flags.counter !== undefined) {
+    store.record(flags.counter, nowMs);
+  }
+  return newKey !== undefined ? { key, counter, newKey } : { key, counter };
 }
 
-/** The change as shown to the operator: the new fleet key masked. */
-function shown(body: ConfigChangeBody): string {
-  return JSON.stringify(body.fleet_key !== undefined ? { ...body, fleet_key: "***" } : body);
+/** Is `body` a query (no setting, only the envelope)? */
+export function isQuery(body: ConfigChangeBody): boolean {
+  return Object.keys(body).every((k) => k === "req" || k === "target");
+}
+
+export interface ConfigIo {
+  /** Connect to the broker (default: connectClient on the flags' broker). */
+  connect?: (flags: ConfigFlags) => Promise<MqttClient>;
+  out?: NodeJS.WritableStream;
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Returns the process exit code. */
-export async function configCommand(flags: ConfigFlags): Promise<number> {
+export async function configCommand(flags: ConfigFlags, io: ConfigIo = {}): Promise<number> {
+  const out = io.out ?? process.stdout;
   const body = buildChange(flags);
-  const signing = signingFor(flags);
-  const settings = Object.keys(body).filter((k) => k !== "req" && k !== "target");
-  if (settings.length === 0) {
-    process.stdout.write("no setting given: sending an empty change, which asks each node for its current config\n");
+  const signing = signingFor(flags, io.env ?? process.env);
+  const query = isQuery(body) && signing?.newKey === undefined;
+  if (query) {
+    out.write(`no setting given: asking each node for its current config${signing !== undefined ? " (signed, as nodes with a fleet key require)" : ""}\n`);
   }
   const target = brokerFromFlags(flags);
-  const client: MqttClient = await connectClient(target, `espfleet-config-${process.pid}`);
+  const client: MqttClient = io.connect !== undefined ? await io.connect(flags) : await connectClient(target, `espfleet-config-${process.pid}`);
   const expectation: AckExpectation =
     flags.target !== undefined ? { ids: [...new Set(flags.target)] } : flags.expect !== undefined ? { count: flags.expect } : { none: true };
   const who = flags.target !== undefined ? listIds([...new Set(flags.target)]) : "every node";
   const signed = signing !== undefined ? ` signed, ctr ${signing.counter}` : "";
-  process.stdout.write(`config_change ${shown(body)}${signed} -> ${who} on ${target.url}\n`);
+  const rotating = signing?.newKey !== undefined ? ", with a new fleet key (encrypted: fleet_key_enc)" : "";
+  out.write(`config_change ${JSON.stringify(body)}${signed}${rotating} -> ${who} on ${target.url}\n`);
   let outcome: ConfigOutcome;
   try {
     outcome = await sendConfigChange(client, flags.prefix, body, expectation, flags.timeout, signing);
   } finally {
     await client.endAsync();
   }
-  return report(outcome, flags, expectation);
+  return report(outcome, flags, expectation, query, out);
 }
 
-function report(outcome: ConfigOutcome, flags: ConfigFlags, expectation: AckExpectation): number {
-  const out = process.stdout;
+/** A node's config from its ack, one line: `key=value` in the ack's order (values as JSON). */
+export function formatConfig(config: Record<string, unknown> | undefined): string {
+  if (config === undefined) {
+    return "(the ack carries no config)";
+  }
+  return Object.entries(config)
+    .map(([key, value]) => `${key}=${JSON.stringify(value) ?? String(value)}`)
+    .join(" ");
+}
+
+function report(outcome: ConfigOutcome, flags: ConfigFlags, expectation: AckExpectation, query: boolean, out: NodeJS.WritableStream): number {
   const applied = outcome.applied.map((a) => a.id);
   out.write(`applied by ${formatCount(applied.length)}${applied.length > 0 ? ": " + listIds(applied) : ""}\n`);
+  if (query) {
+    // Grouped: a fleet mostly runs one config. Keyed by its text in a Map (keys from the wire, issue 15).
+    const byConfig = new Map<string, string[]>();
+    for (const ack of outcome.applied) {
+      const line = formatConfig(ack.config);
+      byConfig.set(line, [...(byConfig.get(line) ?? []), ack.id]);
+    }
+    for (const [line, ids] of byConfig) {
+      out.write(`  ${listIds(ids)}: ${line}\n`);
+    }
+  }
   if (outcome.rejected.length > 0) {
     out.write(`rejected by ${formatCount(outcome.rejected.length)}:\n`);
     // Group by reason: a fleet rejects a bad change all the same way.

@@ -8,29 +8,62 @@
  * `ctr`, a counter the node must see grow: it keeps the last one it applied
  * (config_counter) and rejects anything not above it, so a recorded message
  * cannot be replayed.
+ *
+ * A new fleet key (rotation) never crosses the broker in clear: it goes as
+ * `fleet_key_enc`, its bytes XOR a keystream made from the current key and
+ * the message's counter (encryptFleetKey; decryptKey in config.ts).
  */
 import { createHmac } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { MAX_COUNTER } from "../firmware/core/config";
 import { CliError } from "./cli-error";
+import { checkRegularFile } from "./input-file";
 
 /** Longest fleet key the node stores (fleet_key: 1-64 characters). */
 export const MAX_FLEET_KEY = 64;
+
+/** How far ahead of now a counter may be: a node that applies it refuses every lower one until then. */
+export const MAX_COUNTER_AHEAD_S = 24 * 3600;
 
 export interface Signing {
   /** The fleet key (fleet_key on the nodes). */
   key: string;
   /** This message's counter; must be above every counter the nodes applied before. */
   counter: number;
+  /** Rotate: the nodes' new fleet key, sent encrypted under `key` as `fleet_key_enc`. */
+  newKey?: string;
 }
 
-/** The config_change text: plain JSON, or signed with `ctr` added when `signing` is given. */
+/**
+ * `newKey` encrypted for `fleet_key_enc` in a change signed with `key` and
+ * carrying `counter`: hex of newKey's bytes XOR the keystream whose block j
+ * (32 bytes) is HMAC-SHA256(key, "fleet_key_enc:<counter>:<j>"). The counter
+ * is never used twice, so neither is a keystream; the signature covers the
+ * ciphertext. The node's half is decryptKey in firmware/core/config.ts.
+ */
+export function encryptFleetKey(key: string, counter: number, newKey: string): string {
+  const plain = Buffer.from(newKey, "utf8");
+  const out = Buffer.alloc(plain.length);
+  let stream = Buffer.alloc(0);
+  for (let i = 0; i < plain.length; i++) {
+    if (i % 32 === 0) {
+      stream = createHmac("sha256", key).update(`fleet_key_enc:${counter}:${i / 32}`).digest();
+    }
+    out[i] = (plain[i] as number) ^ (stream[i % 32] as number);
+  }
+  return out.toString("hex");
+}
+
+/** The config_change text: plain JSON, or signed with `ctr` (and `fleet_key_enc` for a rotation) added when `signing` is given. */
 export function encodeConfigChange(body: Record<string, unknown>, signing?: Signing): string {
   if (signing === undefined) {
     return JSON.stringify(body);
   }
   const { sig: _sig, ctr: _ctr, ...rest } = body;
+  if (signing.newKey !== undefined) {
+    rest.fleet_key_enc = encryptFleetKey(signing.key, signing.counter, signing.newKey);
+  }
   const text = JSON.stringify({ ...rest, ctr: signing.counter });
   const sig = createHmac("sha256", signing.key).update(text).digest("hex");
   return `{"sig":"${sig}",${text.slice(1)}`;
@@ -44,8 +77,9 @@ export function fleetKeyProblem(key: string): string | undefined {
   if (Buffer.byteLength(key) > MAX_FLEET_KEY) {
     return `is ${Buffer.byteLength(key)} bytes; the node stores at most ${MAX_FLEET_KEY} (openssl rand -hex 32 makes a good one)`;
   }
-  if ([...key].some((c) => c < " " || c === '"' || c === "\\")) {
-    return "holds control characters, quotes or backslashes; use letters and digits (openssl rand -hex 32)";
+  // Printable ASCII: what a node takes from fleet_key_enc (config.ts decryptKey), and what JSON carries unescaped.
+  if ([...key].some((c) => c < " " || c > "~" || c === '"' || c === "\\")) {
+    return "holds control characters, quotes, backslashes or non-ASCII characters; use letters and digits (openssl rand -hex 32)";
   }
   return undefined;
 }
@@ -59,6 +93,8 @@ export function loadFleetKey(file: string | undefined, env: NodeJS.ProcessEnv = 
   let key: string | undefined;
   let source: string;
   if (file !== undefined) {
+    // A FIFO or a device would block the read forever: refused before opening (issue 15).
+    checkRegularFile(flag, file);
     try {
       key = readFileSync(file, "utf8").replace(/\r?\n$/, "");
     } catch (error) {
@@ -78,19 +114,48 @@ export function loadFleetKey(file: string | undefined, env: NodeJS.ProcessEnv = 
   return key;
 }
 
+/** How to get nodes back when they hold a counter no operator can go above (README, "Fleet key"). */
+const COUNTER_RECOVERY =
+  "nodes that applied it refuse every signed change with a lower counter: re-flash their config.json " +
+  "(./flash.sh --fleet-key-file <key> … writes config_counter = now; simulated nodes: espfleet run --fresh)";
+
+/**
+ * Why `counter` must not be used at `nowMs`, or undefined: more than
+ * MAX_COUNTER_AHEAD_S ahead of the Unix time (a node that applied it would
+ * refuse this command's time-based counters until then), or past MAX_COUNTER.
+ */
+export function counterProblem(counter: number, nowMs = Date.now()): string | undefined {
+  const now = Math.floor(nowMs / 1000);
+  if (counter > MAX_COUNTER) {
+    return `${counter} is past ${MAX_COUNTER}, the most a node holds`;
+  }
+  if (counter > now + MAX_COUNTER_AHEAD_S) {
+    const days = (counter - now) / 86400;
+    return `${counter} is ${days >= 2 ? `${Math.floor(days)} days` : `${Math.ceil((counter - now) / 3600)} hours`} ahead of now (Unix time ${now}); counters are Unix seconds and may run at most a day ahead`;
+  }
+  return undefined;
+}
+
 /**
  * Counters for signed changes: the current Unix time in seconds, or one more
  * than the last counter this machine used when that is higher (two changes
  * within a second). Time keeps operators on different machines roughly in
- * step; the file keeps one machine strictly increasing.
+ * step; the file keeps one machine strictly increasing. A counter far ahead
+ * of the clock is refused (issue 15): once a node applied it, nothing lower
+ * gets through until then.
  */
 export class CounterStore {
   constructor(private readonly file: string) {}
 
   next(nowMs = Date.now()): number {
-    const counter = Math.max(Math.floor(nowMs / 1000), this.last() + 1);
-    if (counter > MAX_COUNTER) {
-      throw new CliError(`the config counter would pass ${MAX_COUNTER}, the most a node holds; reset config_counter on the nodes and ${this.file}`, 2);
+    const last = this.last();
+    const counter = Math.max(Math.floor(nowMs / 1000), last + 1);
+    const problem = counterProblem(counter, nowMs);
+    if (problem !== undefined) {
+      throw new CliError(
+        `the next config counter would be ${problem}: ${this.file} holds ${last}. If no node applied it, lower or delete ${this.file}; ${COUNTER_RECOVERY}`,
+        2,
+      );
     }
     this.write(counter);
     return counter;
@@ -105,8 +170,12 @@ export class CounterStore {
     }
   }
 
-  /** Remember a counter given with --counter, so the next default is above it (never lowers the file). */
-  record(counter: number): void {
+  /** Remember a counter given with --counter, so the next default is above it (never lowers the file); refuses one far ahead. */
+  record(counter: number, nowMs = Date.now()): void {
+    const problem = counterProblem(counter, nowMs);
+    if (problem !== undefined) {
+      throw new CliError(`--counter ${problem}. Leave --counter out (the default is the Unix time) or give one within a day of now; ${COUNTER_RECOVERY}`, 2);
+    }
     if (counter > this.last()) {
       this.write(counter);
     }

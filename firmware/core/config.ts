@@ -40,13 +40,21 @@ const ENVELOPE_KEYS = ["target", "req", "sig", "ctr"];
 const SIG_HEAD = '{"sig":"';
 /** Highest `ctr` a node accepts: NodeMCU's integer builds hold 32-bit signed numbers. */
 const MAX_COUNTER = 2147483647;
+/**
+ * Most `[` and `{` a `config_change` may hold, strings included. A valid change
+ * nests two deep; NodeMCU's sjson refuses more than 20 levels and JSON.parse
+ * none, so without this cap the device and the simulator would disagree about
+ * a deeply nested message (issue 15). Counted, not parsed: no lualib, and the
+ * same answer from every JSON library.
+ */
+const MAX_BRACKETS = 16;
 
 export const enum Kind {
   /** Whole number within [min, max]. */
   Integer,
   /** Any number within [min, max]. */
   Decimal,
-  /** String whose length (bytes on the device) is within [min, max]. */
+  /** String whose length in UTF-8 bytes is within [min, max]. */
   Text,
   Flag,
   /** Non-empty list of known sensor names, no repeats. */
@@ -108,6 +116,7 @@ export interface NodeConfig {
   mqtt_keepalive_s: number;
   fleet_key: string;
   config_counter: number;
+  accept_first_key: boolean;
   topic_prefix: string;
   topic_data: string;
   topic_config: string;
@@ -127,7 +136,16 @@ const HOUR_MS = 3600000;
 const DAY_MS = 24 * HOUR_MS;
 
 /** How many config keys there are; fieldSpec(0 … FIELD_COUNT - 1) are they. */
-const FIELD_COUNT = 24;
+const FIELD_COUNT = 25;
+
+/**
+ * A FieldSpec from its halves: two tables of at most four entries are one
+ * line of Lua each, where TypeScriptToLua prints a seven-entry table on nine
+ * (app.lua has a byte budget).
+ */
+function sp(a: readonly [string, Kind, number, number], b: readonly [string, boolean, FieldSpec[6]]): FieldSpec {
+  return [a[0], a[1], a[2], a[3], b[0], b[1], b[2]];
+}
 
 /**
  * The i-th config key (0-based). Order matters: errors are reported in this order.
@@ -139,82 +157,87 @@ const FIELD_COUNT = 24;
  */
 function fieldSpec(i: number): FieldSpec {
   if (i === 0) {
-    return ["node_id", Kind.Text, 0, 32, "", false, ""];
+    return sp(["node_id", Kind.Text, 0, 32], ["", false, ""]);
   }
   if (i === 1) {
-    return ["wifi_ssid", Kind.Text, 0, 32, "", false, ""];
+    return sp(["wifi_ssid", Kind.Text, 0, 32], ["", false, ""]);
   }
   if (i === 2) {
-    return ["wifi_password", Kind.Text, 0, 64, "", false, ""];
+    return sp(["wifi_password", Kind.Text, 0, 64], ["", false, ""]);
   }
   if (i === 3) {
-    return ["mqtt_host", Kind.Text, 1, 64, "", false, "127.0.0.1"];
+    return sp(["mqtt_host", Kind.Text, 1, 64], ["", false, "127.0.0.1"]);
   }
   if (i === 4) {
-    return ["mqtt_port", Kind.Integer, 1, 65535, "", false, 1883];
+    return sp(["mqtt_port", Kind.Integer, 1, 65535], ["", false, 1883]);
   }
   if (i === 5) {
-    return ["mqtt_secure", Kind.Flag, 0, 0, "", false, false];
+    return sp(["mqtt_secure", Kind.Flag, 0, 0], ["", false, false]);
   }
   if (i === 6) {
-    return ["mqtt_user", Kind.Text, 0, 64, "", false, ""];
+    return sp(["mqtt_user", Kind.Text, 0, 64], ["", false, ""]);
   }
   if (i === 7) {
-    return ["mqtt_password", Kind.Text, 0, 64, "", false, ""];
+    return sp(["mqtt_password", Kind.Text, 0, 64], ["", false, ""]);
   }
   if (i === 8) {
-    return ["mqtt_keepalive_s", Kind.Integer, 10, 3600, "s", false, 60];
+    return sp(["mqtt_keepalive_s", Kind.Integer, 10, 3600], ["s", false, 60]);
   }
-  // Shared secret of signed config changes; "" = accept unsigned ones. Settable at run time by a message signed with the current key (rotation).
+  // Shared secret of signed config changes; "" = accept unsigned ones. Not settable as such over MQTT: a signed
+  // change rotates it with `fleet_key_enc` (never in clear), and only accept_first_key lets a keyless node take one.
   if (i === 9) {
-    return ["fleet_key", Kind.Text, 0, 64, "", true, ""];
+    return sp(["fleet_key", Kind.Text, 0, 64], ["", false, ""]);
   }
   // The `ctr` of the last signed change applied; a signed change must carry a higher one (no replays).
   if (i === 10) {
-    return ["config_counter", Kind.Integer, 0, MAX_COUNTER, "", false, 0];
+    return sp(["config_counter", Kind.Integer, 0, MAX_COUNTER], ["", false, 0]);
   }
+  // A keyless node takes a first fleet_key from an (unsigned) config_change only when this is true (issue 15).
   if (i === 11) {
-    return ["topic_prefix", Kind.Text, 0, 32, "", false, ""];
+    return sp(["accept_first_key", Kind.Flag, 0, 0], ["", false, false]);
   }
   if (i === 12) {
-    return ["topic_data", Kind.Template, 1, 32, "", false, "sensor_data"];
+    return sp(["topic_prefix", Kind.Text, 0, 32], ["", false, ""]);
   }
   if (i === 13) {
-    return ["topic_config", Kind.Text, 1, 32, "", false, "config_change"];
+    return sp(["topic_data", Kind.Template, 1, 32], ["", false, "sensor_data"]);
   }
   if (i === 14) {
-    return ["interval_ms", Kind.Integer, 100, DAY_MS, "ms", true, 10000];
+    return sp(["topic_config", Kind.Text, 1, 32], ["", false, "config_change"]);
   }
   if (i === 15) {
-    return ["sensitivity", Kind.Decimal, 0, 1000, "", true, 0];
+    return sp(["interval_ms", Kind.Integer, 100, DAY_MS], ["ms", true, 10000]);
   }
   if (i === 16) {
-    return ["heartbeat_ms", Kind.Integer, 1000, DAY_MS, "ms", true, 300000];
+    return sp(["sensitivity", Kind.Decimal, 0, 1000], ["", true, 0]);
   }
   if (i === 17) {
-    return ["sensors", Kind.Sensors, 1, MAX_SENSORS, "", true, ["temperature", "humidity"]];
+    return sp(["heartbeat_ms", Kind.Integer, 1000, DAY_MS], ["ms", true, 300000]);
+  }
+  if (i === 18) {
+    return sp(["sensors", Kind.Sensors, 1, MAX_SENSORS], ["", true, ["temperature", "humidity"]]);
   }
   // 100 buffered readings of ~110 B each is ~14 KB of Lua heap on the device.
-  if (i === 18) {
-    return ["buffer_capacity", Kind.Integer, 0, 100, "readings", true, 50];
-  }
   if (i === 19) {
-    return ["qos", Kind.Integer, 0, 1, "", true, 1];
+    return sp(["buffer_capacity", Kind.Integer, 0, 100], ["readings", true, 50]);
   }
   if (i === 20) {
-    return ["reconnect_min_ms", Kind.Integer, 100, HOUR_MS, "ms", false, 1000];
+    return sp(["qos", Kind.Integer, 0, 1], ["", true, 1]);
   }
   if (i === 21) {
-    return ["reconnect_max_ms", Kind.Integer, 1000, HOUR_MS, "ms", false, 60000];
+    return sp(["reconnect_min_ms", Kind.Integer, 100, HOUR_MS], ["ms", false, 1000]);
   }
   if (i === 22) {
-    return ["flush_gap_ms", Kind.Integer, 0, 10000, "ms", true, 50];
+    return sp(["reconnect_max_ms", Kind.Integer, 1000, HOUR_MS], ["ms", false, 60000]);
+  }
+  if (i === 23) {
+    return sp(["flush_gap_ms", Kind.Integer, 0, 10000], ["ms", true, 50]);
   }
   // NodeMCU pin index; dht.read accepts D1-D12 only (dht.c MOD_CHECK_ID); D4 is GPIO2 on NodeMCU dev kits.
-  if (i === 23) {
-    return ["dht_pin", Kind.Integer, 1, 12, "", false, 4];
+  if (i === 24) {
+    return sp(["dht_pin", Kind.Integer, 1, 12], ["", false, 4]);
   }
-  return ["", Kind.Flag, 0, 0, "", false, false];
+  return sp(["", Kind.Flag, 0, 0], ["", false, false]);
 }
 
 /** Every config key, in order (for the host: docs, CLI checks, tests). */
@@ -245,6 +268,25 @@ export interface ConfigError {
 /** A config viewed as a table of keys, for the schema-driven loops below. */
 type Fields = Record<string, unknown>;
 
+/**
+ * Length of `s` in UTF-8 bytes, on every runtime (issue 15): a Lua string is
+ * its bytes, so `#s`; in JS count them from the UTF-16 units (a surrogate is
+ * half of a 4-byte character). Peeled with literal bounds only: a computed
+ * `charCodeAt(i)` costs a lualib helper even where it never runs.
+ */
+function byteLength(s: string): number {
+  if ("é".length > 1) {
+    return s.length;
+  }
+  let n = 0;
+  for (let r = s; r !== ""; r = r.slice(1)) {
+    // eslint-disable-next-line no-restricted-syntax -- charCodeAt(0), a literal index, is string.byte: no lualib
+    const c = r.charCodeAt(0);
+    n += c < 0x80 ? 1 : c < 0x800 || (c >= 0xd800 && c < 0xe000) ? 2 : 3;
+  }
+  return n;
+}
+
 function range(spec: FieldSpec): string {
   return "from " + spec[2] + " to " + spec[3] + (spec[4] !== "" ? " " + spec[4] : "");
 }
@@ -258,8 +300,9 @@ function checkValue(spec: FieldSpec, value: unknown): string | undefined {
     return typeof value === "boolean" ? undefined : "must be true or false";
   }
   if (kind === Kind.Text || kind === Kind.Template) {
-    if (typeof value !== "string" || value.length < min || value.length > max) {
-      return "must be a string of " + min + " to " + max + " characters";
+    const n = typeof value === "string" ? byteLength(value) : -1;
+    if (n < min || n > max) {
+      return "must be a string of " + min + " to " + max + " bytes (UTF-8)";
     }
     // A template (w; "" for plain text): no wildcard; with its first {id} made "+" (f), no {id} left and
     // that "+" a whole level. Only indexOf (no lualib); its positions (UTF-16 units in JS, bytes in Lua)
@@ -288,7 +331,11 @@ function listLength(value: unknown): number {
     return -1;
   }
   let keys = 0;
-  for (const _ in value) {
+  for (const k in value) {
+    // A JS array never lists `length`; an object may have one ({"length":1}, issue 15).
+    if (k === "length") {
+      return -1;
+    }
     keys++;
   }
   const length = (value as unknown[]).length;
@@ -317,10 +364,13 @@ function checkSensors(value: unknown): string | undefined {
   return undefined;
 }
 
-/** Normalise a checked value: whole numbers stay integers on Lua 5.3, lists are copied. */
+/** Normalise a checked value: whole numbers stay integers on Lua 5.3, -0 becomes 0 (JSON.stringify prints "0", sjson "-0"), lists are copied. */
 function normalise(spec: FieldSpec, value: unknown): unknown {
   if (spec[1] === Kind.Integer) {
-    return Math.floor(value as number);
+    return Math.floor(value as number) + 0;
+  }
+  if (spec[1] === Kind.Decimal) {
+    return (value as number) + 0;
   }
   if (spec[1] === Kind.Sensors) {
     const copy: string[] = [];
@@ -363,11 +413,32 @@ function unknownKeyReason(): string {
   return "unknown key; settable keys are " + keys;
 }
 
-/** Insert `key` into `keys` keeping byte order, so error lists match on every runtime. */
+/**
+ * Insert `key` into `keys` keeping UTF-8 byte order (code point order), so
+ * error lists match on every runtime. Lua's `>` compares bytes; JS compares
+ * UTF-16 units, where a surrogate (half of a character above U+FFFF) sorts
+ * below U+E000-U+FFFF, so the first differing units are compared with
+ * surrogates moved above them. (One function, not two: each is a closure on
+ * the device's heap while a change is handled.)
+ */
 function insertSorted(keys: string[], key: string): void {
   keys.push(key);
   let i = keys.length - 1;
-  while (i > 0 && keys[i - 1] > key) {
+  while (i > 0) {
+    let a = keys[i - 1];
+    let b = key;
+    while (a !== "" && a.slice(0, 1) === b.slice(0, 1)) {
+      a = a.slice(1);
+      b = b.slice(1);
+    }
+    // eslint-disable-next-line no-restricted-syntax -- charCodeAt(0), a literal index, is string.byte: no lualib
+    const c = a.charCodeAt(0);
+    // eslint-disable-next-line no-restricted-syntax -- as above
+    const d = b.charCodeAt(0);
+    // Is keys[i - 1] after key?
+    if (a === "" || (b !== "" && (c >= 0xd800 && c < 0xe000 ? c + 0x10000 : c) < (d >= 0xd800 && d < 0xe000 ? d + 0x10000 : d))) {
+      break;
+    }
     keys[i] = keys[i - 1];
     i--;
   }
@@ -384,6 +455,8 @@ export interface ChangeResult {
  * Check a `config_change` body against the schema, all-or-nothing.
  * `envelope` keys (target, req, ...) are the caller's and are skipped.
  * Errors come in schema order, then unknown keys in byte order.
+ * `fleet_key` is taken in clear only by a keyless node whose config sets
+ * accept_first_key; a node with a key is told to send it encrypted.
  */
 function applyChange(current: NodeConfig, change: Fields, envelope: string[]): ChangeResult {
   const errors: ConfigError[] = [];
@@ -396,7 +469,9 @@ function applyChange(current: NodeConfig, change: Fields, envelope: string[]): C
         isEnvelope = true;
       }
     }
-    if (!isEnvelope && findSpec(key) === undefined) {
+    // fleet_key_enc: a new fleet key, encrypted (decryptKey), which configChange handles. (Not in
+    // ENVELOPE_KEYS: node.ts re-exports that table, so each entry is heap for as long as the node runs.)
+    if (!isEnvelope && key !== "fleet_key_enc" && findSpec(key) === undefined) {
       insertSorted(unknown, key);
     }
   }
@@ -405,7 +480,11 @@ function applyChange(current: NodeConfig, change: Fields, envelope: string[]): C
     const key = spec[0];
     const value = change[key];
     if (value !== undefined) {
-      const reason = spec[5] ? checkValue(spec, value) : "cannot be changed over MQTT; set it in config.json";
+      const first = current.fleet_key === "";
+      let reason: string | undefined = key !== "fleet_key" || first ? "cannot be changed over MQTT; set it in config.json" : "must not be sent in clear: send fleet_key_enc";
+      if (spec[5] || (key === "fleet_key" && first && current.accept_first_key)) {
+        reason = checkValue(spec, value);
+      }
       if (reason !== undefined) {
         errors.push({ key: key, reason: reason });
       } else {
@@ -453,7 +532,7 @@ function runtimeView(config: NodeConfig): Fields {
   const view: Fields = {};
   for (let i = 0; i < FIELD_COUNT; i++) {
     const spec = fieldSpec(i);
-    if (spec[5] && spec[0] !== "fleet_key") {
+    if (spec[5]) {
       view[spec[0]] = (config as unknown as Fields)[spec[0]];
     }
   }
@@ -532,6 +611,92 @@ function reject(p: Platform, id: string, req: string | undefined, errors: Config
   return { apply: undefined, ack: p.encodeJson(ack) };
 }
 
+/** The byte written as two lowercase hex digits at the start of `s`, or -1. */
+function hexByte(s: string): number {
+  const hex = "0123456789abcdef";
+  const a = s.slice(0, 1);
+  const b = s.slice(1, 2);
+  // eslint-disable-next-line no-restricted-syntax -- indexOf on a string is string.find: no lualib (TS-SUBSET.md, Free)
+  const h = hex.indexOf(a);
+  // eslint-disable-next-line no-restricted-syntax -- as above
+  const l = hex.indexOf(b);
+  return b === "" || h < 0 || l < 0 ? -1 : h * 16 + l;
+}
+
+/** Is `s` lowercase hex, two digits per byte? */
+function isHex(s: string): boolean {
+  while (s !== "" && hexByte(s) >= 0) {
+    s = s.slice(2);
+  }
+  return s === "";
+}
+
+/**
+ * The new fleet key sent as `fleet_key_enc` in a change signed with the
+ * current one: the key's bytes XOR a keystream, in hex. Keystream block j (32
+ * bytes) is HMAC-SHA256(current key, "fleet_key_enc:<ctr>:<j>"), ctr being the
+ * change's counter, so no two rotations share a keystream and the key never
+ * crosses the broker in clear (issue 15). The signature covers the text, so
+ * the ciphertext cannot be altered either. undefined when the change has no
+ * fleet_key_enc; "" (refused) unless it decrypts to 1 to 64 bytes of printable
+ * ASCII without quotes or backslashes (a wrong encryption shows as bytes
+ * outside that, with near certainty) on a node that has a key.
+ */
+function decryptKey(p: Platform, current: NodeConfig, fields: Record<string, unknown>): string | undefined {
+  const hex = fields.fleet_key_enc;
+  const key = current.fleet_key;
+  if (hex === undefined) {
+    return undefined;
+  }
+  if (typeof hex !== "string" || key === "") {
+    return "";
+  }
+  // Keyed, so signed (checkSignature passed): ctr is a whole number. (Never Math.floor of nil: Lua raises.)
+  const ctr = Math.floor(fields.ctr as number);
+  let out = "";
+  let stream = "";
+  let r = hex;
+  while (r !== "") {
+    if (stream === "") {
+      // Block 0 for bytes 0-31, 1 for 32-63 (a 65th byte is refused below).
+      const block = "fleet_key_enc:" + ctr + ":" + (out === "" ? 0 : 1);
+      // Always there: checkSignature needed it (a keyed node without crypto rejects everything).
+      stream = p.hmacSha256Hex(key, block) as string;
+    }
+    // XOR in arithmetic, bit by bit from the top: Lua 5.1 has no bitwise operators.
+    let c = hexByte(r);
+    let k = hexByte(stream);
+    let b = c < 0 ? -1 : 0;
+    for (let m = 128; m >= 1 && c >= 0; m = m / 2) {
+      if (c >= m !== k >= m) {
+        b += m;
+      }
+      c = c % m;
+      k = k % m;
+    }
+    if (b < 32 || b > 126 || b === 34 || b === 92 || out.length > 63) {
+      return "";
+    }
+    out = out + String.fromCharCode(b);
+    stream = stream.slice(2);
+    r = r.slice(2);
+  }
+  return out;
+}
+
+/** How many times `c` occurs in `s` (string.find jumps: no lualib, no per-character loop). */
+function count(s: string, c: string): number {
+  let n = 0;
+  // eslint-disable-next-line no-restricted-syntax -- indexOf on a string is string.find: no lualib (TS-SUBSET.md, Free)
+  let i = s.indexOf(c);
+  while (i >= 0) {
+    n++;
+    // eslint-disable-next-line no-restricted-syntax -- as above
+    i = s.indexOf(c, i + 1);
+  }
+  return n;
+}
+
 /**
  * With a fleet key set, why `payload` may not be applied (unsigned, signed
  * with another key or altered, or replayed), or undefined when it may.
@@ -546,7 +711,8 @@ function checkSignature(p: Platform, current: NodeConfig, payload: string, field
   if (sig === undefined) {
     return { key: "sig", reason: "required: this node applies only config changes signed with the fleet key" };
   }
-  if (typeof sig !== "string" || payload.slice(0, 8) !== SIG_HEAD || payload.slice(72, 74) !== '",') {
+  // 64 hex digits first, so the offsets are the same bytes in JS (UTF-16 units) and Lua (bytes).
+  if (typeof sig !== "string" || payload.slice(0, 8) !== SIG_HEAD || !isHex(payload.slice(8, 72)) || payload.slice(72, 74) !== '",') {
     return { key: "sig", reason: 'must be the first member, 64 hex digits: {"sig":"<hex>",...}' };
   }
   const expected = p.hmacSha256Hex(key, "{" + payload.slice(74));
@@ -569,8 +735,15 @@ function checkSignature(p: Platform, current: NodeConfig, payload: string, field
  * all-or-nothing, and store the new config. The caller applies what comes back.
  */
 function configChange(p: Platform, current: NodeConfig, id: string, payload: string): ChangeOutcome {
-  if (payload.length > MAX_CONFIG_BYTES) {
-    return reject(p, id, undefined, [{ key: "", reason: "message is larger than " + MAX_CONFIG_BYTES + " bytes" }]);
+  // (Literal texts: MAX_CONFIG_BYTES, MAX_BRACKETS.)
+  const size =
+    byteLength(payload) > MAX_CONFIG_BYTES
+      ? "message is larger than 512 bytes"
+      : count(payload, "[") + count(payload, "{") > 16
+        ? "message holds more than 16 [ and {"
+        : undefined;
+  if (size !== undefined) {
+    return reject(p, id, undefined, [{ key: "", reason: size }]);
   }
   const body = p.decodeJson(payload);
   // `[]` and `{}` are one thing in Lua: both count as an empty change (a config query).
@@ -578,8 +751,8 @@ function configChange(p: Platform, current: NodeConfig, id: string, payload: str
     return reject(p, id, undefined, [{ key: "", reason: body === undefined ? "not valid JSON" : "must be a JSON object" }]);
   }
   const fields = body as Record<string, unknown>;
-  const req = fields.req;
-  const reqOk = req === undefined || (typeof req === "string" && req.length <= 32);
+  let req = fields.req;
+  const reqOk = req === undefined || (typeof req === "string" && byteLength(req) <= 32);
   const isFor = addressed(fields.target, id);
   if (isFor === false) {
     return { apply: undefined, ack: undefined };
@@ -590,13 +763,19 @@ function configChange(p: Platform, current: NodeConfig, id: string, payload: str
       errors.push({ key: "target", reason: "must be a node id or a non-empty list of node ids" });
     }
     if (!reqOk) {
-      errors.push({ key: "req", reason: "must be a string of at most 32 characters" });
+      errors.push({ key: "req", reason: "must be a string of at most 32 bytes (UTF-8)" });
+      req = undefined;
     }
-    return reject(p, id, reqOk ? (req as string | undefined) : undefined, errors);
+    return reject(p, id, req as string | undefined, errors);
   }
   const signed = checkSignature(p, current, payload, fields);
   if (signed !== undefined) {
     return reject(p, id, req as string | undefined, [signed]);
+  }
+  // (Few locals here: a larger frame of this function alone left ~80 B more Lua stack on the device's heap.)
+  const newKey = decryptKey(p, current, fields);
+  if (newKey === "") {
+    return reject(p, id, req as string | undefined, [{ key: "fleet_key_enc", reason: "must be the new key, encrypted with the current one" }]);
   }
   const result = applyChange(current, fields, ENVELOPE_KEYS);
   const next = result.config;
@@ -605,6 +784,9 @@ function configChange(p: Platform, current: NodeConfig, id: string, payload: str
   }
   if (current.fleet_key !== "") {
     next.config_counter = Math.floor(fields.ctr as number);
+  }
+  if (newKey !== undefined) {
+    next.fleet_key = newKey;
   }
   if (!p.writeFile(CONFIG_FILE, p.encodeJson(next))) {
     return reject(p, id, req as string | undefined, [{ key: "", reason: "could not store the config; the file system may be full" }]);
@@ -627,10 +809,12 @@ export {
   MAX_CONFIG_BYTES,
   ENVELOPE_KEYS,
   MAX_COUNTER,
+  MAX_BRACKETS,
   SENSOR_UNITS,
   MAX_SENSORS,
   FIELD_COUNT,
   isSensorName,
+  byteLength,
   fieldSpec,
   schema,
   defaultConfig,

@@ -14,8 +14,9 @@ const MEANING: Record<string, string> = {
   mqtt_user: "MQTT username; empty = anonymous",
   mqtt_password: "MQTT password (never printed)",
   mqtt_keepalive_s: "MQTT keepalive",
-  fleet_key: "shared secret of signed config changes (never printed or acked); empty = unsigned changes are applied. Settable over MQTT; once set, only by a change signed with the current key (that is how it is rotated)",
+  fleet_key: "shared secret of signed config changes (never printed or acked); empty = unsigned changes are applied. Rotated over MQTT by a change signed with the current key that carries the new one encrypted (`fleet_key_enc`), never in clear",
   config_counter: "`ctr` of the last signed change applied; the node rejects any signed change not above it (set by the node)",
+  accept_first_key: "a node without `fleet_key` takes a first one, in clear, from an unsigned `config_change` (trust on first use); off: the key comes only from config.json",
   topic_prefix: "prefix for every topic (`<prefix>/sensor_data`, `<prefix>/status/<id>`); empty = none",
   topic_data: "readings topic, after the prefix: `{id}` (once, a whole level) stands for the node id, e.g. `sensor_data/{id}` gives each node its own topic for a per-node broker ACL; no `+`/`#`",
   topic_config: "config change topic",
@@ -38,7 +39,7 @@ function bounds(spec: FieldSpec): string {
       return "true/false";
     case Kind.Text:
     case Kind.Template:
-      return `${min}-${max} chars`;
+      return `${min}-${max} bytes`;
     case Kind.Sensors:
       return `list of ${min}-${max}`;
     default:

@@ -105,6 +105,16 @@ describe("config_change", function()
     { "all or nothing", '{"interval_ms": 2000, "qos": 5}', "qos", "from 0 to 1" },
     { "oversize (> 512 B)", '{"interval_ms": 2000, "req": "r", "note": "' .. string.rep("x", 520) .. '"}', "",
       "512" },
+    -- issue 15: limits in UTF-8 bytes (what JS counts as 200 characters is 600 bytes), and wire names that are
+    -- no more than names: `length` is a key like any other, a list-like object is no list
+    { "oversize in bytes, not characters", '{"req": "r", "note": "' .. string.rep("\226\130\172", 180) .. '"}', "", "512" },
+    { "req of 33 bytes (11 x 3-byte euro sign)", '{"interval_ms": 2000, "req": "' .. string.rep("\226\130\172", 11) .. '"}', "req",
+      "32 bytes" },
+    { "a `length` key", '{"length": 1}', "length", "unknown key" },
+    { "a list-like object as sensors", '{"sensors": {"length": 1, "1": "adc"}}', "sensors", "temperature, humidity" },
+    { "prototype names as keys", '{"__proto__": {"interval_ms": 2000}, "constructor": 1}', "__proto__", "unknown key" },
+    { "more than 16 [ and {", '{"x": ' .. string.rep("[", 16) .. string.rep("]", 16) .. '}', "", "more than 16" },
+    { "fleet_key over MQTT (no accept_first_key)", '{"fleet_key": "k1"}', "fleet_key", "cannot be changed over MQTT" },
   }
 
   for _, case in ipairs(cases) do

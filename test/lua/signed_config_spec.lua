@@ -16,6 +16,31 @@ local function signed(sim, text, key)
   return '{"sig":"' .. hex .. '",' .. text:sub(2)
 end
 
+--- a XOR b for bytes, in arithmetic (Lua 5.1 has no bitwise operators).
+local function xor(a, b)
+  local r, m = 0, 128
+  while m >= 1 do
+    if (a >= m) ~= (b >= m) then
+      r = r + m
+    end
+    a, b, m = a % m, b % m, m / 2
+  end
+  return r
+end
+
+--- fleet_key_enc for `new_key` in a change signed with `key` carrying `ctr`: hex of the key's bytes XOR
+-- the keystream HMAC-SHA256(key, "fleet_key_enc:<ctr>:<block>") (simulator/config-signing.ts encryptFleetKey).
+local function encrypt_key(sim, new_key, ctr, key)
+  local out, stream = {}, ""
+  for i = 1, #new_key do
+    if (i - 1) % 32 == 0 then
+      stream = sim.env_crypto.hmac("sha256", "fleet_key_enc:" .. ctr .. ":" .. math.floor((i - 1) / 32), key or KEY)
+    end
+    out[#out + 1] = string.format("%02x", xor(new_key:byte(i), stream:byte((i - 1) % 32 + 1)))
+  end
+  return table.concat(out)
+end
+
 local function last_ack(sim)
   local acks = H.acks(sim)
   return acks[#acks]
@@ -77,9 +102,12 @@ describe("signed config_change", function()
     assert.are.equal(2000, H.stored_config(sim).interval_ms)
   end)
 
-  it("rotates the key with a change signed by the current one", function()
-    H.send_config(sim, signed(sim, '{"req":"rot","fleet_key":"new-key-2","ctr":101}'))
+  it("rotates the key with a change signed by the current one, the new key encrypted (fleet_key_enc)", function()
+    local enc = encrypt_key(sim, "new-key-2", 101)
+    assert.falsy(enc:find("new-key-2", 1, true))
+    H.send_config(sim, signed(sim, '{"req":"rot","fleet_key_enc":"' .. enc .. '","ctr":101}'))
     assert.are.equal("applied", last_ack(sim).result)
+    assert.are.equal("new-key-2", H.stored_config(sim).fleet_key)
     H.send_config(sim, signed(sim, '{"req":"old","interval_ms":2000,"ctr":102}'))
     assert.are.equal("rejected", last_ack(sim).result)
     H.send_config(sim, signed(sim, '{"req":"new","interval_ms":2000,"ctr":102}', "new-key-2"))
@@ -88,6 +116,48 @@ describe("signed config_change", function()
       assert.falsy(line:find("new-key-2", 1, true), "the key was printed: " .. line)
       assert.falsy(line:find(KEY, 1, true), "the key was printed: " .. line)
     end
+  end)
+end)
+
+describe("fleet key over MQTT (issue 15)", function()
+  after_each(H.cleanup)
+
+  it("a keyed node refuses a new key in clear, even signed, and one that does not decrypt", function()
+    local sim = H.start({ config = BASE, online = true, crypto = true })
+    sim.env_crypto = crypto -- luacheck: ignore (installed by the mock)
+    sim.advance(3000)
+    H.send_config(sim, signed(sim, '{"req":"clear","fleet_key":"new-key-2","ctr":101}'))
+    assert.are.equal("fleet_key", last_ack(sim).errors[1].key)
+    assert.truthy(last_ack(sim).errors[1].reason:find("must not be sent in clear", 1, true))
+    -- encrypted for another counter: decrypts to bytes that are no key
+    local wrong = encrypt_key(sim, "new-key-2", 999)
+    H.send_config(sim, signed(sim, '{"req":"wrong","fleet_key_enc":"' .. wrong .. '","ctr":102}'))
+    assert.are.equal("fleet_key_enc", last_ack(sim).errors[1].key)
+    assert.are.equal(KEY, H.stored_config(sim).fleet_key)
+    assert.are.equal(100, H.stored_config(sim).config_counter)
+  end)
+
+  it("a keyless node takes a first key only with accept_first_key, then applies only signed changes", function()
+    local sim = H.start({ config = { interval_ms = 10000 }, online = true, crypto = true })
+    sim.env_crypto = crypto -- luacheck: ignore (installed by the mock)
+    sim.advance(3000)
+    H.send_config(sim, '{"req":"first","fleet_key":"first-key"}')
+    assert.are.equal("fleet_key", last_ack(sim).errors[1].key)
+    assert.is_nil(H.stored_config(sim).fleet_key, "config.json rewritten")
+
+    sim = H.start({ config = { interval_ms = 10000, accept_first_key = true }, online = true, crypto = true })
+    sim.env_crypto = crypto -- luacheck: ignore (installed by the mock)
+    sim.advance(3000)
+    H.send_config(sim, '{"req":"first","fleet_key":"first-key"}')
+    local ack = last_ack(sim)
+    assert.are.equal("applied", ack.result)
+    assert.is_nil(ack.config.fleet_key)
+    assert.are.equal("first-key", H.stored_config(sim).fleet_key)
+    H.send_config(sim, '{"req":"again","fleet_key":"second-key"}')
+    assert.are.equal("sig", last_ack(sim).errors[1].key)
+    H.send_config(sim, signed(sim, '{"req":"signed","interval_ms":2000,"ctr":1}', "first-key"))
+    assert.are.equal("applied", last_ack(sim).result)
+    assert.are.equal(2000, H.stored_config(sim).interval_ms)
   end)
 end)
 

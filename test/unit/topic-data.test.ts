@@ -49,9 +49,9 @@ describe("topic_data", () => {
   );
 
   it("keeps the length and type rules", () => {
-    expect(check("")).toBe("must be a string of 1 to 32 characters");
-    expect(check("x".repeat(33))).toBe("must be a string of 1 to 32 characters");
-    expect(check(7)).toBe("must be a string of 1 to 32 characters");
+    expect(check("")).toBe("must be a string of 1 to 32 bytes (UTF-8)");
+    expect(check("x".repeat(33))).toBe("must be a string of 1 to 32 bytes (UTF-8)");
+    expect(check(7)).toBe("must be a string of 1 to 32 bytes (UTF-8)");
   });
 
   it("leaves other text alone: + and # are fine in a password", () => {

@@ -56,8 +56,8 @@ describe("config.json from the flash settings", () => {
     } catch (error) {
       message = (error as Error).message;
     }
-    expect(message).toMatch(/WiFi network.*--ssid \/ WIFI_SSID: wifi_ssid must be a string of 0 to 32 characters/);
-    expect(message).toMatch(/WiFi password, --wifi-password \/ WIFI_PASSWORD: wifi_password must be a string of 0 to 64 characters/);
+    expect(message).toMatch(/WiFi network.*--ssid \/ WIFI_SSID: wifi_ssid must be a string of 0 to 32 bytes \(UTF-8\)/);
+    expect(message).toMatch(/WiFi password, --wifi-password \/ WIFI_PASSWORD: wifi_password must be a string of 0 to 64 bytes \(UTF-8\)/);
     expect(message).toMatch(/interval_ms must be a whole number from 100 to 86400000 ms/);
     expect(message).not.toContain("s3cret");
   });
