@@ -25,6 +25,9 @@ const SYSTEM_PACKAGES = [
   { pkg: "lua-check", check: ["luacheck", "--version"] },
   { pkg: "mosquitto", check: ["mosquitto", "-h"], okStatus: [0, 3] },
   { pkg: "socat", check: ["socat", "-V"] },
+  // The collector's store suite and outage tests start their own PostgreSQL server
+  // (initdb + pg_ctl in a temp folder, as the postgres user when root), never the system's service.
+  { pkg: "postgresql", check: ["sh", "-c", "ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl && id postgres"] },
 ];
 
 const results = []; // { name, passed, failed }

@@ -1,0 +1,178 @@
+/**
+ * Group commit with acknowledgements after the commit. Items are queued in
+ * arrival order with the callback that acknowledges them to the broker; one
+ * transaction at a time takes everything queued (up to `maxBatch`), so a
+ * quiet fleet gets one small transaction per message and a busy one few large
+ * ones, without a timer in between. Only after a commit succeeds are its
+ * items' acks called, in order (MQTT 3.1.1 4.6: PUBACKs in the order the
+ * PUBLISHes arrived).
+ *
+ * A failed commit is retried, the same items, with doubling delays; nothing
+ * is acknowledged meanwhile, so the broker keeps every message of the
+ * persistent session until the database is back. Once `maxPending` items
+ * wait, `hasRoom()` is false and the subscriber stops reading (whenRoom).
+ */
+
+export interface Queued<T> {
+  item: T;
+  ack: () => void;
+  /** performance.now() when it arrived. */
+  receivedAt: number;
+}
+
+export interface BatcherOptions<T> {
+  /** Store the items in one transaction; throw when nothing was stored. */
+  commit: (items: T[]) => Promise<void>;
+  /** Most items per transaction. */
+  maxBatch: number;
+  /** Items held (queued or being committed) before the subscriber stops reading. */
+  maxPending: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  /** A commit failed; the next try is in `delayMs`. */
+  onRetry?: (error: Error, attempt: number, delayMs: number, waiting: number) => void;
+  /** A commit succeeded after `attempts` failures, `downMs` after the first. */
+  onRecovered?: (downMs: number, attempts: number) => void;
+  /** Committed and acknowledged; `committedAt` is performance.now() after the commit. */
+  onCommitted?: (items: Queued<T>[], committedAt: number) => void;
+}
+
+export class Batcher<T> {
+  private readonly queue: Queued<T>[] = [];
+  private inFlight = 0;
+  private running = false;
+  private current: Promise<void> | undefined = undefined;
+  private scheduled = false;
+  private waitingForRoom: (() => void)[] = [];
+  private wake: (() => void) | undefined = undefined;
+  private stopped = false;
+  private idle: (() => void)[] = [];
+  /** The last commit failed and has not succeeded since. */
+  failing = false;
+
+  constructor(private readonly options: BatcherOptions<T>) {}
+
+  /** Items received and not yet committed. */
+  get waiting(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  hasRoom(): boolean {
+    return this.waiting < this.options.maxPending;
+  }
+
+  /** Resolves once fewer than maxPending items wait. */
+  whenRoom(): Promise<void> {
+    return this.hasRoom() ? Promise.resolve() : new Promise((resolve) => this.waitingForRoom.push(resolve));
+  }
+
+  add(item: T, ack: () => void, receivedAt = performance.now()): void {
+    this.queue.push({ item, ack, receivedAt });
+    if (!this.running && !this.scheduled) {
+      // After the current burst of packets: they join this batch.
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.start();
+      });
+    }
+  }
+
+  /**
+   * Commit what waits, for at most `timeoutMs` (retries included); stop
+   * retrying after that. True when everything was committed.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.waiting > 0) {
+      const done = new Promise<void>((resolve) => this.idle.push(resolve));
+      this.start();
+      let timer: NodeJS.Timeout | undefined = undefined;
+      await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
+    }
+    this.stopped = true;
+    this.wake?.();
+    // A commit under way is let finish (its items are acknowledged if it succeeds).
+    await this.current;
+    return this.waiting === 0;
+  }
+
+  private start(): void {
+    if (!this.running && !this.stopped) {
+      this.current = this.run();
+    }
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const batch = this.queue.splice(0, this.options.maxBatch);
+        this.inFlight = batch.length;
+        const ok = await this.commitWithRetry(batch);
+        this.inFlight = 0;
+        if (!ok) {
+          // Stopped while failing: put the items back for whoever looks at `waiting`.
+          this.queue.unshift(...batch);
+          break;
+        }
+        const committedAt = performance.now();
+        for (const q of batch) {
+          q.ack();
+        }
+        this.options.onCommitted?.(batch, committedAt);
+        this.releaseRoom();
+      }
+    } finally {
+      this.running = false;
+      if (this.queue.length === 0 || this.stopped) {
+        for (const resolve of this.idle.splice(0)) {
+          resolve();
+        }
+      }
+    }
+  }
+
+  private async commitWithRetry(batch: Queued<T>[]): Promise<boolean> {
+    let attempt = 0;
+    let firstFailure = 0;
+    for (;;) {
+      try {
+        await this.options.commit(batch.map((q) => q.item));
+        if (attempt > 0) {
+          this.failing = false;
+          this.options.onRecovered?.(performance.now() - firstFailure, attempt);
+        }
+        return true;
+      } catch (error) {
+        attempt++;
+        if (attempt === 1) {
+          firstFailure = performance.now();
+        }
+        this.failing = true;
+        const delay = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** (attempt - 1));
+        this.options.onRetry?.(error as Error, attempt, delay, this.waiting);
+        if (this.stopped) {
+          return false;
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        if (this.stopped) {
+          return false;
+        }
+      }
+    }
+  }
+
+  private releaseRoom(): void {
+    while (this.hasRoom() && this.waitingForRoom.length > 0) {
+      this.waitingForRoom.shift()?.();
+    }
+  }
+}

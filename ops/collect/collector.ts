@@ -1,0 +1,189 @@
+/**
+ * The collector's core, without the command line: messages in (from the
+ * subscriber), decoded, deduped in arrival order, batched into transactions,
+ * acknowledged after each commit. Used by `espfleet collect`, the tests and
+ * the benchmark.
+ */
+import type { OperatorTopics } from "../../simulator/config-change";
+import { Batcher, type Queued } from "./batcher";
+import { CollectStats } from "./collect-stats";
+import { DedupeTracker } from "./dedupe";
+import { decodeMessage } from "./messages";
+import { emptyBatch, type Batch, type MessageRecord, type ReadingRecord, type StatusRecord, type Store } from "./store";
+
+type Item =
+  | { kind: "reading"; reading: ReadingRecord }
+  | { kind: "duplicate"; node: string }
+  | { kind: "status"; status: StatusRecord }
+  | { kind: "message"; message: MessageRecord }
+  /** Nothing to store (malformed, forged, other topics), but acknowledged in its turn. */
+  | { kind: "none" };
+
+export interface CollectorOptions {
+  store: Store;
+  topics: OperatorTopics;
+  /** Most messages per transaction. */
+  maxBatch: number;
+  /** Messages held uncommitted before the collector stops reading from the broker. */
+  maxPending: number;
+  /** First and longest pause between retries of a failed commit, ms. */
+  retryMinMs: number;
+  retryMaxMs: number;
+  /** Lines for people: database trouble and recovery, malformed and forged messages (the first few). */
+  log: (line: string) => void;
+}
+
+/** Malformed or forged messages reported one by one; beyond this only counted. */
+const REPORTED_PER_KIND = 5;
+
+export class Collector {
+  readonly stats = new CollectStats();
+  readonly tracker: DedupeTracker;
+  private readonly batcher: Batcher<Item>;
+  private reported = { malformed: 0, forged: 0 };
+
+  private constructor(
+    private readonly options: CollectorOptions,
+    tracker: DedupeTracker,
+  ) {
+    this.tracker = tracker;
+    this.batcher = new Batcher<Item>({
+      commit: (items) => this.commit(items),
+      maxBatch: options.maxBatch,
+      maxPending: options.maxPending,
+      retryMinMs: options.retryMinMs,
+      retryMaxMs: options.retryMaxMs,
+      onRetry: (error, attempt, delayMs, waiting) => {
+        this.stats.totals.failedCommits++;
+        options.log(
+          `database error (${options.store.description}): ${oneLine(error)}; ${waiting} messages wait uncommitted and unacknowledged ` +
+            `(the broker keeps them); try ${attempt + 1} in ${(delayMs / 1000).toFixed(1)} s`,
+        );
+      },
+      onRecovered: (downMs, attempts) =>
+        options.log(`database back after ${(downMs / 1000).toFixed(1)} s and ${attempts} failed tries; committing what waited, nothing lost`),
+      onCommitted: (items, committedAt) => this.committed(items, committedAt),
+    });
+  }
+
+  /** Load where each node stood (the dedupe's memory) from the store. */
+  static async create(options: CollectorOptions): Promise<Collector> {
+    return new Collector(options, new DedupeTracker(await options.store.positions()));
+  }
+
+  get waiting(): number {
+    return this.batcher.waiting;
+  }
+
+  get failing(): boolean {
+    return this.batcher.failing;
+  }
+
+  hasRoom(): boolean {
+    return this.batcher.hasRoom();
+  }
+
+  whenRoom(): Promise<void> {
+    return this.batcher.whenRoom();
+  }
+
+  /** One MQTT message; `ack` is called once it is committed. */
+  receive(topic: string, payload: Buffer, ack: () => void, receivedMs = Date.now()): void {
+    this.stats.totals.received++;
+    const decoded = decodeMessage(this.options.topics, topic, payload, receivedMs);
+    let item: Item;
+    switch (decoded.type) {
+      case "reading": {
+        const r = decoded.reading;
+        const verdict = this.tracker.classify(r.node, r.boot, r.seq);
+        item = verdict.kind === "duplicate" ? { kind: "duplicate", node: r.node } : { kind: "reading", reading: { ...r, ...verdict } };
+        break;
+      }
+      case "status":
+        item = { kind: "status", status: decoded.status };
+        break;
+      case "message":
+        item = { kind: "message", message: decoded.message };
+        break;
+      case "malformed":
+        this.stats.totals.malformed++;
+        this.report("malformed", `${decoded.topic}: ${decoded.reason}; not stored`);
+        item = { kind: "none" };
+        break;
+      case "forged":
+        this.stats.totals.forged++;
+        this.report("forged", `a reading on ${decoded.topicId}'s topic claims to be from ${JSON.stringify(decoded.claimed).slice(0, 40)}; not stored`);
+        item = { kind: "none" };
+        break;
+      default:
+        item = { kind: "none" };
+    }
+    this.batcher.add(item, ack);
+  }
+
+  /** Commit what was received, for at most `timeoutMs`; true when nothing is left uncommitted. */
+  drain(timeoutMs: number): Promise<boolean> {
+    return this.batcher.drain(timeoutMs);
+  }
+
+  private async commit(items: Item[]): Promise<void> {
+    const batch: Batch = emptyBatch();
+    for (const item of items) {
+      switch (item.kind) {
+        case "reading":
+          batch.readings.push(item.reading);
+          break;
+        case "duplicate":
+          batch.duplicates[item.node] = (batch.duplicates[item.node] ?? 0) + 1;
+          break;
+        case "status":
+          batch.statuses.push(item.status);
+          break;
+        case "message":
+          batch.messages.push(item.message);
+          break;
+        default:
+          break;
+      }
+    }
+    if (batch.readings.length === 0 && batch.statuses.length === 0 && batch.messages.length === 0 && Object.keys(batch.duplicates).length === 0) {
+      return;
+    }
+    const result = await this.options.store.write(batch);
+    const t = this.stats.totals;
+    t.duplicates += result.duplicates;
+    t.statuses += batch.statuses.length;
+    t.messages += batch.messages.length;
+    const stored = new Set(result.storedKeys.map((k) => `${k.node}/${k.boot}/${k.seq}`));
+    for (const r of batch.readings) {
+      if (stored.delete(`${r.node}/${r.boot}/${r.seq}`)) {
+        t.gaps += r.gap - (r.fillsGap ? 1 : 0);
+        t.reboots += r.reboot ? 1 : 0;
+      }
+    }
+    this.lastStored = result.stored;
+  }
+
+  private lastStored = 0;
+
+  private committed(items: Queued<Item>[], committedAt: number): void {
+    this.stats.committed(
+      this.lastStored,
+      items.map((q) => committedAt - q.receivedAt),
+    );
+    this.lastStored = 0;
+  }
+
+  private report(kind: "malformed" | "forged", text: string): void {
+    this.reported[kind]++;
+    if (this.reported[kind] <= REPORTED_PER_KIND) {
+      this.options.log(`${kind}: ${text}${this.reported[kind] === REPORTED_PER_KIND ? ` (further ${kind} messages are only counted)` : ""}`);
+    }
+  }
+}
+
+function oneLine(error: Error): string {
+  const code = (error as Error & { code?: string }).code;
+  const text = error.message !== "" ? error.message : String(code ?? error.name);
+  return (code !== undefined && !text.includes(code) ? `${code} ` : "") + text.split("\n")[0];
+}

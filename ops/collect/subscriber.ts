@@ -1,0 +1,135 @@
+/**
+ * The collector's MQTT session: a fixed client id with clean session off, so
+ * the broker keeps the subscriptions and queues every QoS 1 message while
+ * the collector is away, and redelivers whatever it had not acknowledged.
+ *
+ * Acknowledgements wait for the database. mqtt.js acknowledges a QoS 1
+ * PUBLISH when `handleMessage`'s callback is called (handlers/publish.js:
+ * `client.handleMessage(packet, (err) => { if (err) return done(err); …
+ * _sendPacket({ cmd: 'puback' }) })`), and handles the next packet only after
+ * that. So `handleMessage` here hands the message on and calls back at once
+ * with an error (DEFERRED): mqtt.js then sends no PUBACK and goes on reading;
+ * the PUBACK is sent by `ack()`, after the batch holding the message is
+ * committed (batcher.ts). (`customHandleAcks` exists only for MQTT 5 and
+ * holds the reading loop too.) An ack for a message that arrived on an
+ * earlier connection is not sent: the broker delivers it again on the new
+ * one, and the dedupe drops the copy.
+ *
+ * The handler is set before connecting (`manualConnect`): messages queued for
+ * the session can arrive in the same TCP read as the CONNACK, before any code
+ * waiting for 'connect' runs; a handler attached then would miss them.
+ */
+import mqtt, { type IPublishPacket, type MqttClient } from "mqtt";
+import { diagnoseConnectError, mqttOptions, type BrokerTarget } from "../../simulator/broker-target";
+import { CliError } from "../../simulator/cli-error";
+
+/** Passed to handleMessage's callback: "do not acknowledge this yet". */
+const DEFERRED = Object.assign(new Error("PUBACK deferred until the message is committed"), { deferred: true });
+
+const CLOSE_TIMEOUT_MS = 3000;
+
+export interface SubscriberOptions {
+  target: BrokerTarget;
+  clientId: string;
+  filters: string[];
+  /** Pause between reconnect attempts, ms. */
+  reconnectMs: number;
+  /** Keep trying this long for the first connection, ms (0: fail at once with advice). */
+  waitMs: number;
+  onMessage: (topic: string, payload: Buffer, ack: () => void) => void;
+  /** False: stop reading from the broker until whenRoom resolves (TCP backpressure; the broker queues). */
+  hasRoom: () => boolean;
+  whenRoom: () => Promise<void>;
+  onConnect?: (sessionPresent: boolean) => void;
+  onOffline?: () => void;
+}
+
+export interface Subscriber {
+  readonly client: MqttClient;
+  /** Take no further message (they stay unacknowledged at the broker). */
+  pause(): void;
+  close(): Promise<void>;
+}
+
+export function startSubscriber(options: SubscriberOptions): Promise<Subscriber> {
+  const client = mqtt.connect({
+    ...mqttOptions(options.target, options.clientId),
+    clean: false,
+    resubscribe: false,
+    reconnectPeriod: options.reconnectMs,
+    manualConnect: true,
+  });
+  let generation = 0;
+  let paused = false;
+  const sendPuback = (messageId: number, arrivedOn: number): void => {
+    if (arrivedOn === generation && client.connected) {
+      client["_sendPacket"]({ cmd: "puback", messageId }, () => undefined);
+    }
+  };
+  client.handleMessage = (packet, callback) => {
+    if (paused || packet.cmd !== "publish") {
+      // Paused: the pump stops here; the message stays unacknowledged.
+      if (!paused) {
+        callback();
+      }
+      return;
+    }
+    const publish = packet as IPublishPacket;
+    const arrivedOn = generation;
+    const messageId = publish.messageId;
+    const ack = publish.qos > 0 && messageId !== undefined ? () => sendPuback(messageId, arrivedOn) : () => undefined;
+    const payload = typeof publish.payload === "string" ? Buffer.from(publish.payload) : Buffer.from(publish.payload);
+    options.onMessage(publish.topic, payload, ack);
+    if (options.hasRoom()) {
+      callback(DEFERRED);
+    } else {
+      void options.whenRoom().then(() => callback(DEFERRED));
+    }
+  };
+  client.on("close", () => {
+    generation++;
+  });
+  client.on("connect", (connack) => {
+    client.subscribe(options.filters, { qos: 1 });
+    options.onConnect?.(connack.sessionPresent);
+  });
+  client.on("offline", () => options.onOffline?.());
+
+  return new Promise((resolve, reject) => {
+    let lastError: (Error & { code?: string | number }) | undefined = undefined;
+    client.on("error", (error: Error & { code?: string | number }) => {
+      lastError = error;
+    });
+    const deadline = Date.now() + options.waitMs;
+    const onClose = (): void => {
+      if (Date.now() < deadline && !/not authorized|bad user name/i.test(lastError?.message ?? "")) {
+        return; // mqtt.js tries again after reconnectMs
+      }
+      client.removeListener("close", onClose);
+      client.end(true);
+      void diagnoseConnectError(options.target, lastError ?? new Error("connection closed before CONNACK")).then((text) => reject(new CliError(text)));
+    };
+    client.on("close", onClose);
+    client.once("connect", () => {
+      client.removeListener("close", onClose);
+      resolve({
+        client,
+        pause() {
+          paused = true;
+        },
+        async close() {
+          paused = true;
+          // Gracefully, so the last PUBACKs written are sent before DISCONNECT; forced if the broker is gone.
+          let timer: NodeJS.Timeout | undefined = undefined;
+          const forced = new Promise<void>((done) => (timer = setTimeout(done, CLOSE_TIMEOUT_MS)));
+          await Promise.race([client.endAsync(false), forced]);
+          clearTimeout(timer);
+          if (!client.disconnected) {
+            await client.endAsync(true);
+          }
+        },
+      });
+    });
+    client.connect();
+  });
+}

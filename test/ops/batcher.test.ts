@@ -1,0 +1,99 @@
+/**
+ * Group commit (ops/collect/batcher.ts): acks only after the commit and in
+ * order, what arrives during a commit goes in the next, a failed commit is
+ * retried and acknowledges nothing until it succeeds, backpressure.
+ */
+import { describe, expect, it } from "vitest";
+import { Batcher } from "../../ops/collect/batcher";
+
+const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
+
+describe("Batcher", () => {
+  it("acknowledges nothing before its transaction is committed, then all of it in arrival order", async () => {
+    const commits: number[][] = [];
+    const acks: number[] = [];
+    const g = gate();
+    const b = new Batcher<number>({ commit: async (items) => { commits.push(items); await g.promise; }, maxBatch: 100, maxPending: 100, retryMinMs: 1, retryMaxMs: 1 });
+    for (let i = 1; i <= 3; i++) b.add(i, () => acks.push(i));
+    await tick(5);
+    expect(commits).toEqual([[1, 2, 3]]);
+    expect(acks).toEqual([]);
+    g.open();
+    await tick(5);
+    expect(acks).toEqual([1, 2, 3]);
+    expect(b.waiting).toBe(0);
+  });
+
+  it("what arrives during a commit goes into the next transaction; --batch caps a transaction", async () => {
+    const commits: number[][] = [];
+    let g = gate();
+    const b = new Batcher<number>({ commit: async (items) => { commits.push(items); await g.promise; }, maxBatch: 2, maxPending: 100, retryMinMs: 1, retryMaxMs: 1 });
+    b.add(1, () => undefined);
+    await tick(2);
+    for (let i = 2; i <= 6; i++) b.add(i, () => undefined);
+    const first = g;
+    g = { promise: Promise.resolve(), open: () => undefined };
+    first.open();
+    await tick(10);
+    expect(commits).toEqual([[1], [2, 3], [4, 5], [6]]);
+  });
+
+  it("a failed commit is retried with the same items, doubling the pause, and nothing is acknowledged until it succeeds", async () => {
+    let failures = 2;
+    const tries: number[][] = [];
+    const delays: number[] = [];
+    const acks: number[] = [];
+    let recovered = 0;
+    const b = new Batcher<number>({
+      commit: async (items) => {
+        tries.push(items);
+        if (failures-- > 0) throw new Error("connection refused");
+      },
+      maxBatch: 10,
+      maxPending: 100,
+      retryMinMs: 5,
+      retryMaxMs: 8,
+      onRetry: (_e, _attempt, delay) => {
+        delays.push(delay);
+        expect(acks).toEqual([]);
+      },
+      onRecovered: (_ms, attempts) => (recovered = attempts),
+    });
+    b.add(1, () => acks.push(1));
+    b.add(2, () => acks.push(2));
+    await tick(60);
+    expect(tries).toEqual([[1, 2], [1, 2], [1, 2]]);
+    expect(delays).toEqual([5, 8]);
+    expect(acks).toEqual([1, 2]);
+    expect(recovered).toBe(2);
+  });
+
+  it("says there is no room once maxPending wait, and when there is again", async () => {
+    const g = gate();
+    const b = new Batcher<number>({ commit: () => g.promise, maxBatch: 10, maxPending: 3, retryMinMs: 1, retryMaxMs: 1 });
+    for (let i = 0; i < 3; i++) b.add(i, () => undefined);
+    expect(b.hasRoom()).toBe(false);
+    let room = false;
+    void b.whenRoom().then(() => (room = true));
+    await tick(5);
+    expect(room).toBe(false);
+    g.open();
+    await tick(5);
+    expect(room).toBe(true);
+  });
+
+  it("drain gives up after its timeout while the database is down, leaving the items unacknowledged", async () => {
+    const acks: number[] = [];
+    const b = new Batcher<number>({ commit: () => Promise.reject(new Error("down")), maxBatch: 10, maxPending: 10, retryMinMs: 5, retryMaxMs: 5 });
+    b.add(1, () => acks.push(1));
+    expect(await b.drain(30)).toBe(false);
+    expect(acks).toEqual([]);
+    expect(b.waiting).toBe(1);
+  });
+});
