@@ -6,6 +6,7 @@
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { checkRegularFile } from "./input-file";
 import { createSecureContext, type PeerCertificate } from "node:tls";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { CliError } from "./cli-error";
@@ -73,6 +74,7 @@ export function secretsOf(target: BrokerTarget): string[] {
 }
 
 function readPem(flag: string, path: string): Buffer {
+  checkRegularFile(flag, path);
   try {
     return readFileSync(path);
   } catch (error) {
@@ -225,9 +227,20 @@ function explainUnmasked(target: BrokerTarget, error: TlsError, server: PeerCert
  * when the broker cannot be reached. The client does not reconnect by itself
  * unless `reconnectMs` is given (watch keeps tailing across broker restarts).
  */
-export function connectClient(target: BrokerTarget, clientId: string, reconnectMs = 0): Promise<MqttClient> {
+export function connectClient(
+  target: BrokerTarget,
+  clientId: string,
+  reconnectMs = 0,
+  session: {
+    /** false: a persistent session (the broker keeps subscriptions and queues QoS 1 messages while away). Default true. */
+    clean?: boolean;
+    /** Called before the connection is made: a persistent session's queued messages may arrive with the CONNACK. */
+    setup?: (client: MqttClient) => void;
+  } = {},
+): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect({ ...mqttOptions(target, clientId), reconnectPeriod: reconnectMs });
+    const client = mqtt.connect({ ...mqttOptions(target, clientId), reconnectPeriod: reconnectMs, clean: session.clean ?? true });
+    session.setup?.(client);
     let lastError: (Error & { code?: string | number }) | undefined = undefined;
     // Stays attached: an 'error' without a listener would throw.
     client.on("error", (error: Error & { code?: string | number }) => {

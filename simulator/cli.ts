@@ -4,7 +4,7 @@
  *   npx espfleet config --interval 2s --target node-0003
  *   npx espfleet watch
  */
-import { Command, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { CliError } from "./cli-error";
 import { addBrokerOptions, countArg, durationArg, listArg, numberArg, topicDataOption } from "./cli-options";
 import { configCommand, DEFAULT_COUNTER_FILE, type ConfigFlags } from "./config-command";
@@ -19,6 +19,7 @@ import { registerFlasherCommand } from "../host-bridge/flasher/cli";
 import { registerBridgeCommand } from "../host-bridge/johnny-five/cli";
 import { registerMonitorCommand } from "../host-bridge/monitor/monitor-command";
 import { registerUploadCommands } from "../host-bridge/uploader/cli";
+import { registerCollectCommands } from "../ops/collect/cli";
 
 const EMBEDDED_DEFAULT = "the embedded broker at mqtt://127.0.0.1:1883";
 /**
@@ -34,7 +35,11 @@ export function buildProgram(): Command {
   const program = new Command("espfleet")
     .description("Simulated fleets of ESP8266 MQTT sensor nodes: the firmware's own core, on a PC.")
     .version(FIRMWARE_VERSION)
-    .showHelpAfterError("(add --help for every option, with units and defaults)");
+    .showHelpAfterError("(add --help for every option, with units and defaults)")
+    // Commander's errors are usage errors: exit 2, like every other usage error (main() maps them; issue 15).
+    // Set before any command is added, so every subcommand inherits it.
+    .exitOverride()
+    .addHelpText("after", "\nExit status: 0 done, 1 failed, 2 bad usage, 130 interrupted (Ctrl-C).");
 
   const run = program
     .command("run")
@@ -79,15 +84,26 @@ export function buildProgram(): Command {
     .addOption(new Option("--reconnect-max <duration>", "longest reconnect backoff step (reconnect_max_ms)").argParser(durationArg).default(60_000, "60s"))
     .addOption(new Option("--connect-rate <rate>", "node starts (and so connects) per second, e.g. 500/s or 600/m").default("500/s"))
     .addOption(new Option("--seed <integer>", "seed of the sensor models and reconnect jitter (default: random, printed)").argParser(countArg(0, 4294967295)))
-    .addOption(new Option("--faults <spec>", "random sensor faults, probability per read: fail=0.01,stuck=0.001,spike=0.002").default("none"))
-    .addOption(new Option("--state-dir <dir>", "where each node keeps its files (<dir>/<node-id>/config.json)").default(defaultStateDir(), ".espfleet/nodes"))
-    .addOption(new Option("--fresh", "forget stored node files (configs set by config_change, boot counters) first"))
+    .addOption(
+      new Option(
+        "--faults <spec>",
+        "sensor faults, probability per read (0-1), each kind once: fail=0.01,stuck=0.001,spike=0.002; throw=p makes the sensor model throw (a drill: that node is marked faulted, the rest run on); kind=p@node-0003 for one node only",
+      ).default("none"),
+    )
+    .addOption(
+      new Option("--state-dir <dir>", "folder where each node keeps its files (<dir>/<node-id>/config.json, boot.txt), each written and fsynced before the node acts on it").default(
+        defaultStateDir(),
+        ".espfleet/nodes",
+      ),
+    )
+    .addOption(new Option("--fresh", "forget the stored files (configs set by config_change, boot counters) of this run's nodes first"))
     .addOption(new Option("--duration <duration>", "stop by itself after this long (default: run until Ctrl-C)").argParser(durationArg))
-    .addOption(new Option("--fleet-key-file <file>", "nodes apply only config changes signed with the key in this file (fleet_key); or set ESPFLEET_FLEET_KEY (default: unsigned changes are applied)"))
+    .addOption(new Option("--fleet-key-file <file>", "nodes apply only config changes signed with the key in this file, a regular file (fleet_key); or set ESPFLEET_FLEET_KEY (default: unsigned changes are applied)"))
     .addOption(new Option("--log-level <level>", "lowest node log level shown").choices(["info", "warn", "error"]).default("warn"))
     .addOption(new Option("--verbose", "show every node's log line (default: the first of each kind, repeats counted)"))
+    .addHelpText("after", "\nExit status: 0 after --duration with every node healthy, 1 when it failed (nodes faulted, a worker stayed down), 2 bad usage, 130 Ctrl-C.")
     .action(async (flags: RunFlags) => {
-      await runCommand(flags);
+      process.exitCode = await runCommand(flags);
     });
 
   const config = program
@@ -104,11 +120,11 @@ export function buildProgram(): Command {
     .addOption(new Option("--all", "change every node (no target); see --expect"))
     .addOption(new Option("--expect <count>", "with --all: stop waiting once this many nodes answered (default: wait the whole --timeout)").argParser(countArg(1, 10_000_000)))
     .addOption(new Option("--timeout <duration>", "how long to wait for acknowledgements").argParser(durationArg).default(10_000, "10s"))
-    .addOption(new Option("--req <id>", "request id echoed in the acks, at most 32 characters (default: generated)"))
+    .addOption(new Option("--req <id>", "request id echoed in the acks, at most 32 bytes of UTF-8 (default: generated)"))
     .addOption(new Option("--fleet-key-file <file>", "sign the change with the fleet key in this file (nodes with fleet_key set apply only signed changes); or set ESPFLEET_FLEET_KEY (default: unsigned)"))
     .addOption(new Option("--counter <n>", "counter of the signed change; must be above the last one each node applied (default: Unix time in s, or last used + 1)").argParser(countArg(1, MAX_COUNTER)))
     .addOption(new Option("--counter-file <file>", "where the last counter used is kept").default(DEFAULT_COUNTER_FILE))
-    .addOption(new Option("--new-fleet-key-file <file>", "rotate: set fleet_key on the nodes to the key in this file (signed with the current key; use TLS: the key crosses the broker)"));
+    .addOption(new Option("--new-fleet-key-file <file>", "rotate: set fleet_key on the nodes to the key in this file (sent encrypted under the current key, as fleet_key_enc, and signed with it)"));
   addBrokerOptions(config, `broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: ${EMBEDDED_DEFAULT})`);
   config.action(async (flags: ConfigFlags) => {
     process.exitCode = await configCommand(flags);
@@ -125,7 +141,14 @@ export function buildProgram(): Command {
       ),
     )
     .addOption(new Option("--lines", "one line per reading and notice instead of the live table (the default when not on a terminal)"))
-    .addOption(new Option("--duration <duration>", "stop after this long (default: until Ctrl-C)").argParser(durationArg));
+    .addOption(new Option("--duration <duration>", "stop after this long (default: until Ctrl-C)").argParser(durationArg))
+    .addOption(
+      new Option(
+        "--client-id <id>",
+        "MQTT client id of the watch's persistent session: the broker keeps its subscriptions and queues readings while the watch reconnects or the broker restarts (with persistence on), so nothing is lost in between; two watches at once need two ids (default: espfleet-watch-<user>-<host>)",
+      ),
+    )
+    .addHelpText("after", "\nExit status: 0 after --duration, 1 when the broker cannot be reached, 2 bad usage, 130 Ctrl-C.");
   addBrokerOptions(watch, `broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: ${EMBEDDED_DEFAULT})`);
   watch.action(async (flags: WatchFlags) => {
     process.exitCode = await watchCommand(flags);
@@ -141,6 +164,7 @@ export function buildProgram(): Command {
   registerMonitorCommand(program);
   registerFlasherCommand(program);
   registerBridgeCommand(program);
+  registerCollectCommands(program); // ops/: collect readings into a database, query them
 
   return program;
 }
@@ -156,6 +180,11 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end with 0; everything else commander reports (unknown option, bad value) is bad usage.
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
     if (error instanceof CliError) {
       process.stderr.write(`espfleet: ${error.message}\n`);
       process.exitCode = error.exitCode;

@@ -5,19 +5,22 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { CliError } from "./cli-error";
+import { checkRegularFile } from "./input-file";
 
 /** What replaces a password in console output, logs and error messages. */
 export const MASK = "***";
 
 /** user -> password, read from a `user:password` file (blank lines and `#` comments skipped). */
 export function readCredentialsFile(path: string): Record<string, string> {
+  checkRegularFile("--credentials", path);
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
     throw new CliError(`cannot read --credentials ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; make one with docs/mosquitto/make-passwd.sh`, 2);
   }
-  const passwords: Record<string, string> = {};
+  // No prototype: user names come from the command line and the file, and a plain object answers for `constructor`... (issue 15).
+  const passwords: Record<string, string> = Object.create(null) as Record<string, string>;
   const lines = text.split(/\r?\n/);
   for (const [i, raw] of lines.entries()) {
     const line = raw.trim();

@@ -17,6 +17,8 @@ export class FleetCounters {
   acked = 0;
   configApplied = 0;
   configRejected = 0;
+  /** Nodes stopped by an exception in their own code path (issue 15): the rest run on. */
+  faulted = 0;
 }
 
 /** What the live view and the bench read: counters plus gauges sampled from the nodes. */
@@ -40,6 +42,10 @@ export interface FleetSnapshot {
   dropped: number;
   /** Node files (config, boot counter) that could not be written. */
   storageErrors: number;
+  /** Nodes stopped by an exception in their own code path, or whose worker process stayed down. */
+  faulted: number;
+  /** Worker processes restarted after they died (--workers). */
+  workerRestarts: number;
 }
 
 export function emptySnapshot(total: number): FleetSnapshot {
@@ -58,6 +64,8 @@ export function emptySnapshot(total: number): FleetSnapshot {
     buffered: 0,
     dropped: 0,
     storageErrors: 0,
+    faulted: 0,
+    workerRestarts: 0,
   };
 }
 

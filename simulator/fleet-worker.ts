@@ -3,6 +3,7 @@
  * of nodes as a Fleet and reports to the parent over IPC. The parent owns the
  * terminal and Ctrl-C; a worker ignores SIGINT (the terminal sends it to the
  * whole process group) and stops cleanly when told, or when the parent dies.
+ * If it dies otherwise, the parent starts it again (worker-fleet.ts).
  */
 import { Fleet } from "./fleet";
 import { FleetLog } from "./fleet-log";
@@ -52,8 +53,13 @@ process.on("disconnect", () => void stop());
 process.on("message", (message: ToWorker) => {
   if (message.type === "start") {
     start(message.options).catch((error: unknown) => {
-      send({ type: "failed", message: (error as Error).message });
-      process.exit(1);
+      // Exit once the message is out: the parent must know this was a setup error, not a crash to restart from.
+      const failed: FromWorker = { type: "failed", message: (error as Error).message };
+      if (process.send !== undefined) {
+        process.send(failed, undefined, undefined, () => process.exit(1));
+      } else {
+        process.exit(1);
+      }
     });
   } else if (message.type === "stop") {
     void stop();

@@ -34,6 +34,8 @@ export interface FleetOptions {
   /** Time of day (ms after midnight) at which the sensor models start; default from the seed. */
   dayStartMs?: number;
   faults?: FaultRates;
+  /** Rates of the nodes named in `--faults kind=p@node-id` (each replaces `faults` for its node). */
+  nodeFaults?: Record<string, FaultRates>;
   /** Run-time config for nodes without a stored one (interval_ms, sensitivity, …). */
   initial?: FleetNodeSettings["initial"];
   /** Settings forced on every start (topic_prefix, topic_data, reconnect_min_ms, …); without topic_data the nodes keep a stored one, else the default. */
@@ -92,7 +94,7 @@ export class Fleet {
   /** Start every node, paced; resolves once the last one has started (not necessarily connected). */
   async start(): Promise<void> {
     if (this.options.fresh === true) {
-      await NodeStorage.wipe(this.options.stateDir);
+      await NodeStorage.wipeNodes(this.options.stateDir, Array.from({ length: this.options.count }, (_, i) => nodeId(this.options.first + i)));
     }
     const { first, count } = this.options;
     let next = first;
@@ -148,6 +150,8 @@ export class Fleet {
       buffered,
       dropped,
       storageErrors: this.storage.writeErrors,
+      faulted: c.faulted,
+      workerRestarts: 0,
     };
   }
 
@@ -162,7 +166,14 @@ export class Fleet {
       this.pacer = undefined;
     }
     for (const node of this.nodes) {
-      node.core.stop();
+      // A faulted node has said so already (retained "faulted") and closed its session.
+      if (node.platform.faulted() === undefined) {
+        try {
+          node.core.stop();
+        } catch (error) {
+          node.platform.fault("stop", error);
+        }
+      }
     }
     await Promise.all(this.nodes.map((n) => n.platform.closed()));
     await this.storage.flush();
@@ -177,11 +188,24 @@ export class Fleet {
     }
     const seed = this.options.seed;
     const node = new SimNode(id, number, files, seeded.config.interval_ms);
-    node.sensors = new SensorModel(seed, number, this.dayStartMs, this.options.faults ?? NO_FAULTS, node);
+    node.sensors = new SensorModel(seed, number, this.dayStartMs, this.faultsFor(id), node);
     node.platform = new NodePlatform(id, files, node.sensors, new Prng(seed, number * 2), this.context);
     node.core = new SensorNode(node.platform);
     this.nodes.push(node);
-    node.core.start();
+    try {
+      node.core.start();
+    } catch (error) {
+      // A boot that throws faults this node only; the pacer goes on with the next.
+      node.platform.fault("boot", error);
+    }
+  }
+
+  private faultsFor(id: string): FaultRates {
+    const perNode = this.options.nodeFaults;
+    if (perNode !== undefined && Object.prototype.hasOwnProperty.call(perNode, id)) {
+      return perNode[id];
+    }
+    return this.options.faults ?? NO_FAULTS;
   }
 
   /** Node log lines never show a password: the node's own and the shared one are masked. */

@@ -71,7 +71,8 @@ export class LiveView {
     // The first summary line follows at once, not a period later.
     this.lastPlainAt = 0;
     const all = s.connected === s.total ? "all " : "";
-    this.out.write(`${all}${formatCount(s.connected)}/${formatCount(s.total)} nodes connected in ${(elapsedMs / 1000).toFixed(1)} s\n`);
+    const faulted = s.faulted > 0 ? ` (${formatCount(s.faulted)} faulted)` : "";
+    this.out.write(`${all}${formatCount(s.connected)}/${formatCount(s.total)} nodes connected in ${(elapsedMs / 1000).toFixed(1)} s${faulted}\n`);
   }
 
   /** Redraw the summary from a fresh snapshot (call about once a second). */
@@ -118,6 +119,12 @@ export function summaryLine(s: FleetSnapshot, ratePerSec: number): string {
     `${formatCount(s.buffered)} buffered`,
     `${formatCount(s.dropped)} dropped`,
   ];
+  if (s.faulted > 0) {
+    parts.push(`${formatCount(s.faulted)} faulted`);
+  }
+  if (s.workerRestarts > 0) {
+    parts.push(`${formatCount(s.workerRestarts)} worker restarts`);
+  }
   if (s.storageErrors > 0) {
     parts.push(`${formatCount(s.storageErrors)} file write errors`);
   }

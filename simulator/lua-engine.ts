@@ -140,6 +140,8 @@ export class LuaFleet {
       buffered: 0,
       dropped: 0,
       storageErrors: 0,
+      faulted: 0,
+      workerRestarts: 0,
     };
   }
 

@@ -3,7 +3,9 @@
  * (firmware/core/platform.ts): exactly one of connected/connectFailed per
  * attempt, `offline` at most once and never after close(), publish refused
  * (false) while not connected, `done` only on the PUBACK (QoS 1), and no
- * method ever throws.
+ * method ever throws. Every callback into the node's code goes through its
+ * runner (the NodePlatform), so an exception there faults that node only
+ * instead of ending the process with the whole fleet (issue 15).
  *
  * mqtt.js's own reconnect is off (`reconnectPeriod: 0`): the core reconnects
  * with its own backoff, exactly as on NodeMCU, and a fresh client per attempt
@@ -12,6 +14,7 @@
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
 import type { MqttEvents, MqttSession } from "../firmware/core/platform";
 import type { FleetCounters } from "./fleet-counters";
+import type { CallbackRunner } from "./node-timer";
 
 /** NodeMCU truncates inbound messages to this many bytes (mqtt.Client max_message_length). */
 export const MAX_INBOUND_BYTES = 1024;
@@ -49,6 +52,8 @@ export class MqttLink {
     private readonly tls: LinkTls | undefined,
     /** The fleet's counters (shared by every node of the process). */
     private readonly counters: FleetCounters,
+    /** Runs the node's callbacks (events, publish acks). */
+    private readonly runner: CallbackRunner,
   ) {}
 
   connected(): boolean {
@@ -89,7 +94,7 @@ export class MqttLink {
     } catch (error) {
       // e.g. an option mqtt.js refuses synchronously: report it like any failed attempt.
       this.counters.connectFailures++;
-      setImmediate(() => events.connectFailed((error as Error).message));
+      setImmediate(() => this.runner.invoke("mqtt connect failed", events.connectFailed, (error as Error).message));
       return;
     }
     this.client = client;
@@ -107,7 +112,7 @@ export class MqttLink {
       this.isUp = true;
       this.counters.connected++;
       this.counters.connects++;
-      events.connected();
+      this.runner.invoke("mqtt connected", events.connected);
     });
     client.on("close", () => {
       if (this.client !== client || state === "over") {
@@ -121,10 +126,10 @@ export class MqttLink {
         this.isUp = false;
         this.counters.connected--;
         this.counters.disconnects++;
-        events.offline();
+        this.runner.invoke("mqtt offline", events.offline);
       } else {
         this.counters.connectFailures++;
-        events.connectFailed(lastError !== "" ? lastError : "connection closed before CONNACK");
+        this.runner.invoke("mqtt connect failed", events.connectFailed, lastError !== "" ? lastError : "connection closed before CONNACK");
       }
     });
     client.on("message", (topic: string, payload: Buffer) => {
@@ -132,7 +137,7 @@ export class MqttLink {
         return;
       }
       const body = payload.length > MAX_INBOUND_BYTES ? payload.subarray(0, MAX_INBOUND_BYTES) : payload;
-      events.message(topic, body.toString("utf8"));
+      this.runner.invoke("mqtt message", events.message, topic, body.toString("utf8"));
     });
   }
 
@@ -150,7 +155,7 @@ export class MqttLink {
           if (isReading) {
             counters.acked++;
           }
-          done();
+          this.runner.invoke("publish ack", done);
         }
       });
       if (isReading) {

@@ -5,6 +5,13 @@
  *
  * Per-node memory matters (19,000 nodes in one process): what all nodes
  * share lives in one FleetContext, and no per-node closures are made here.
+ *
+ * A node's fault stays with the node (issue 15): every callback into the
+ * core (timers, the network coming up, MQTT events, publish acks) runs
+ * through invoke(), which turns an exception into fault(): that node is
+ * marked faulted (logged once, counted), says so on its retained status if
+ * its session is up, and stops; the other nodes, and an embedded broker in
+ * the same process, run on. Without this, one throw would end the process.
  */
 import { createHmac } from "node:crypto";
 import * as cfg from "../firmware/core/cold";
@@ -13,7 +20,7 @@ import type { FleetCounters } from "./fleet-counters";
 import { topicMatches } from "./config-change";
 import { MqttLink, type LinkTls } from "./mqtt-link";
 import type { NodeFiles } from "./node-storage";
-import { NodeTimer } from "./node-timer";
+import { type CallbackRunner, NodeTimer } from "./node-timer";
 import type { Prng } from "./prng";
 
 /**
@@ -33,11 +40,28 @@ export interface FleetContext {
   ackTopicPrefix: string;
   tls: LinkTls | undefined;
   log: (nodeId: string, level: LogLevel, text: string) => void;
+  /** Told once when a node faults (after it is counted and logged). */
+  onFault?: (nodeId: string, reason: string) => void;
 }
 
-export class NodePlatform implements Platform {
+/** The completion callback nobody waits for. */
+function noop(): void {
+  // nothing to do
+}
+
+/** setImmediate's callback: the platform and the function as arguments, no closure per node. */
+function runLater(platform: NodePlatform, where: string, fn: (this: void) => void): void {
+  platform.invoke(where, fn);
+}
+
+export class NodePlatform implements Platform, CallbackRunner {
   private readonly link: MqttLink;
   private readonly bootedAt = performance.now();
+  /** Why the node faulted; undefined while it is healthy. */
+  private faultReason: string | undefined = undefined;
+  private readonly timers: NodeTimer[] = [];
+  /** The last session asked for: its will topic and payload give the faulted status. */
+  private session: MqttSession | undefined = undefined;
 
   constructor(
     private readonly nodeId: string,
@@ -47,7 +71,48 @@ export class NodePlatform implements Platform {
     private readonly prng: Prng,
     private readonly fleet: FleetContext,
   ) {
-    this.link = new MqttLink(fleet.tls, fleet.counters);
+    this.link = new MqttLink(fleet.tls, fleet.counters, this);
+  }
+
+  /** Why this node faulted, or undefined while it is healthy. */
+  faulted(): string | undefined {
+    return this.faultReason;
+  }
+
+  /** Run a callback into the node's code; an exception there faults this node only. After a fault, nothing runs. */
+  invoke(where: string, fn: (this: void, a: string, b: string) => void, a = "", b = ""): void {
+    if (this.faultReason !== undefined) {
+      return;
+    }
+    try {
+      fn(a, b);
+    } catch (error) {
+      this.fault(where, error);
+    }
+  }
+
+  /**
+   * Mark the node faulted: count it, log it once, publish the retained
+   * status "faulted" when the session is up (a DISCONNECT follows, so the
+   * broker does not replace it with the will), stop its timers and session.
+   */
+  fault(where: string, error: unknown): void {
+    if (this.faultReason !== undefined) {
+      return;
+    }
+    const reason = describeException(error);
+    this.faultReason = reason;
+    this.fleet.counters.faulted++;
+    for (const timer of this.timers) {
+      timer.stop();
+    }
+    this.fleet.log(this.nodeId, "error", `faulted in ${where}: ${reason}; this node stops, the rest of the fleet runs on`);
+    const session = this.session;
+    if (session !== undefined && this.link.connected()) {
+      this.link.publish(session.willTopic, faultedStatus(session.willPayload, reason), 1, true, false, noop);
+    }
+    this.link.close();
+    this.fleet.onFault?.(this.nodeId, reason);
   }
 
   /** Is the MQTT session up (for the fleet's summary)? */
@@ -60,20 +125,29 @@ export class NodePlatform implements Platform {
     return this.link.closed();
   }
 
-  createTimer(): Timer {
-    return new NodeTimer();
+  createTimer(name: string): Timer {
+    const timer = new NodeTimer(this, "timer " + name);
+    this.timers.push(timer);
+    return timer;
   }
 
   /** The simulator has no WiFi step: the link is "up" once, from the event loop, and never goes down. */
   wifiConnect(_ssid: string, _password: string, up: (this: void) => void, _down: (this: void, reason: string) => void): void {
-    setImmediate(up);
+    setImmediate(runLater, this, "wifi up", up);
   }
 
   mqttConnect(session: MqttSession, events: MqttEvents): void {
+    if (this.faultReason !== undefined) {
+      return;
+    }
+    this.session = session;
     this.link.connect(session, events);
   }
 
   mqttPublish(topic: string, payload: string, qos: number, retain: boolean, done: (this: void) => void): boolean {
+    if (this.faultReason !== undefined) {
+      return false;
+    }
     const fleet = this.fleet;
     const sent = this.link.publish(topic, payload, qos, retain, topicMatches(fleet.dataTopic, topic), done);
     if (sent && topic.startsWith(fleet.ackTopicPrefix)) {
@@ -88,6 +162,9 @@ export class NodePlatform implements Platform {
   }
 
   mqttSubscribe(topic: string, qos: number): boolean {
+    if (this.faultReason !== undefined) {
+      return false;
+    }
     return this.link.subscribe(topic, qos);
   }
 
@@ -148,4 +225,34 @@ export class NodePlatform implements Platform {
   loadModule(): CfgModule {
     return cfg;
   }
+}
+
+/** The exception's message and where it was thrown (file:line of the first frame), for one log line. */
+export function describeException(error: unknown): string {
+  if (!(error instanceof Error)) {
+    let text: string;
+    try {
+      text = typeof error === "string" ? error : (JSON.stringify(error) ?? String(error));
+    } catch {
+      text = "a value that cannot be printed";
+    }
+    return `${text} (thrown, not an Error)`;
+  }
+  const frame = (error.stack ?? "").split("\n").find((line) => line.trimStart().startsWith("at "));
+  const where = frame !== undefined ? /([^/\\(\s]+:\d+):\d+\)?\s*$/.exec(frame)?.[1] : undefined;
+  return where !== undefined ? `${error.message} (at ${where})` : error.message;
+}
+
+/** The retained status of a faulted node: the will's payload (id, boot, fw) with state "faulted" and the reason. */
+function faultedStatus(willPayload: string, reason: string): string {
+  let body: Record<string, unknown> = {};
+  try {
+    const parsed = JSON.parse(willPayload) as unknown;
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      body = parsed as Record<string, unknown>;
+    }
+  } catch {
+    // a will that is not JSON: the status says faulted all the same
+  }
+  return JSON.stringify({ ...body, state: "faulted", error: reason.slice(0, 200) });
 }

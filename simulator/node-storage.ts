@@ -2,45 +2,38 @@
  * Per-node files in a directory, laid out like the device's file system:
  * `<state-dir>/<node-id>/config.json`, `<state-dir>/<node-id>/boot.txt`.
  *
- * Writes are write-behind: the node sees its write at once (reads are served
- * from the pending copy), and the disk follows a moment later, each file
- * replaced atomically (temp file + rename, like firmware/nodemcu).
- * Why: one disk write costs ~40 µs of CPU (~300 µs through fs/promises), so
- * writing synchronously inside a fleet-wide config_change to 10,000 nodes
- * would hold up every acknowledgement by about half a second. Deferring the
- * writes by COMMIT_DELAY_MS moves them out of that burst and merges repeated
- * writes of one file. `flush()` is awaited on a clean shutdown, so a config
- * acknowledged as applied is on disk when the simulator exits.
+ * Every write is durable before it returns (issue 15, defect 4): temp file,
+ * fsync, rename over the old file, fsync of the folder (where the OS allows
+ * a folder to be fsynced). The core acknowledges a config_change as applied
+ * right after its writeFile returns true, and publishes readings carrying the
+ * boot number it has just written, so "written" must mean "on disk": a
+ * `kill -9` (or a power cut) after an `applied` ack must not lose the change,
+ * and a restart must never reuse a boot number whose readings were published.
+ * The firmware does the same on the device (file.open/write/close before the
+ * ack). The price is about 0.5 ms per write on an SSD, paid by the node that
+ * writes; nothing is written behind any more, because nothing the core
+ * writes may be lost (the contract promises both files).
+ *
+ * Folders are made one level at a time, never with `mkdir -p` semantics:
+ * Node's recursive mkdir spins forever on paths like /proc/xyz (issue 15,
+ * defect 9). `prepare()` checks the state directory once, before any node
+ * starts, so a bad `--state-dir` is one clear error instead of one per node.
  */
-import { mkdir, readFileSync, rename, rm, writeFile } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 
 /** Files are private to the user: a node's config holds the MQTT password, as on the device. */
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
-/** Disk writes in flight at once: enough to keep a disk busy, few enough to leave CPU to the nodes. */
-const WRITE_CONCURRENCY = 2;
-/** How long a write waits before it goes to disk. */
-export const COMMIT_DELAY_MS = 1000;
 
 /** The simple file system the Platform exposes: one node's directory. */
 export interface NodeFiles {
   read(name: string): string | undefined;
-  /** False when the write is known to fail (an earlier write of this store failed, or a fault was injected). */
+  /** True once the file is on disk (fsynced); false when it could not be written (or a fault was injected). */
   write(name: string, contents: string): boolean;
 }
 
 export class NodeStorage {
-  /** Latest contents per path not yet on disk. */
-  private readonly pending = new Map<string, string>();
-  /** Paths waiting for their turn, oldest first; a path appears once however often it is written. */
-  private queue: string[] = [];
-  private queueHead = 0;
-  private active = 0;
-  private commitTimer: NodeJS.Timeout | undefined = undefined;
-  private flushing = false;
-  private idleWaiters: (() => void)[] = [];
-  private failure: string | undefined = undefined;
   /** Paths whose writes fail on purpose (fault injection: a full file system). */
   private readonly refused = new Set<string>();
   writesDone = 0;
@@ -50,6 +43,23 @@ export class NodeStorage {
     readonly root: string,
     private readonly onError: (text: string) => void = () => undefined,
   ) {}
+
+  /**
+   * Make sure `root` is a folder this process can write to, creating it (and
+   * missing parents) when needed; throws an Error saying what is wrong
+   * otherwise. Call once before the nodes start.
+   */
+  static prepare(root: string): void {
+    const dir = resolve(root);
+    makeDirs(dir);
+    const probe = join(dir, `.espfleet-probe-${process.pid}`);
+    try {
+      writeDurably(probe, "");
+    } catch (error) {
+      throw new Error(`cannot write in ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+    }
+    unlinkQuiet(probe);
+  }
 
   /** The file view of one node (its directory is made at its first write). */
   forNode(nodeId: string): NodeFiles {
@@ -69,16 +79,12 @@ export class NodeStorage {
     }
   }
 
-  /** Writes not yet on disk. */
+  /** Writes not yet on disk: none, every write is durable when it returns (kept for callers that wait on it). */
   pendingWrites(): number {
-    return this.pending.size;
+    return 0;
   }
 
   read(path: string): string | undefined {
-    const pending = this.pending.get(path);
-    if (pending !== undefined) {
-      return pending;
-    }
     try {
       return readFileSync(path, "utf8");
     } catch {
@@ -87,106 +93,141 @@ export class NodeStorage {
   }
 
   write(path: string, contents: string): boolean {
-    if (this.failure !== undefined || this.refused.has(path)) {
+    if (this.refused.has(path)) {
       return false;
     }
-    if (!this.pending.has(path)) {
-      this.queue.push(path);
+    try {
+      try {
+        writeDurably(path, contents);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+          throw error;
+        }
+        // The node's first write: make its folder (and the state folder, if someone removed it), then again.
+        makeDirs(dirname(path));
+        writeDurably(path, contents);
+      }
+      this.writesDone++;
+      return true;
+    } catch (error) {
+      this.writeErrors++;
+      this.onError(`cannot write ${path}: ${(error as Error).message}; check free space and permissions of ${this.root}`);
+      return false;
     }
-    this.pending.set(path, contents);
-    if (this.flushing) {
-      this.pump();
-    } else {
-      this.commitTimer ??= setTimeout(() => this.commit(), COMMIT_DELAY_MS);
-    }
-    return true;
   }
 
-  /** Resolves when everything written so far is on disk. */
+  /** Resolves when everything written so far is on disk: at once, as writes are durable when they return. */
   flush(): Promise<void> {
-    this.commit();
-    if (this.active === 0 && this.pending.size === 0) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return Promise.resolve();
   }
 
-  /** Delete every node's files (`--fresh`). */
+  /** Delete the whole state directory. */
   static wipe(root: string): Promise<void> {
     return new Promise((resolve, reject) => rm(root, { recursive: true, force: true }, (error) => (error !== null ? reject(error) : resolve())));
   }
 
-  private commit(): void {
-    if (this.commitTimer !== undefined) {
-      clearTimeout(this.commitTimer);
-      this.commitTimer = undefined;
-    }
-    this.flushing = true;
-    this.pump();
+  /**
+   * Delete the folders of these nodes only (`--fresh`): never the state
+   * directory itself, which may be shared with other shards or, by a slip
+   * of the keyboard, be a folder holding other things (`--state-dir .`).
+   */
+  static async wipeNodes(root: string, ids: readonly string[]): Promise<void> {
+    let next = 0;
+    const one = (id: string): Promise<void> =>
+      new Promise((resolve, reject) => rm(join(root, id), { recursive: true, force: true }, (error) => (error !== null ? reject(error) : resolve())));
+    const lane = async (): Promise<void> => {
+      while (next < ids.length) {
+        await one(ids[next++]);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, ids.length) }, lane));
   }
+}
 
-  private pump(): void {
-    while (this.active < WRITE_CONCURRENCY && this.queueHead < this.queue.length) {
-      const path = this.queue[this.queueHead++];
-      const contents = this.pending.get(path);
-      if (contents !== undefined) {
-        this.active++;
-        this.writeAtomically(path, contents, true);
-      }
-    }
-    if (this.queueHead === this.queue.length) {
-      this.queue = [];
-      this.queueHead = 0;
-    }
-    if (this.active === 0 && this.pending.size === 0) {
-      this.flushing = false;
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const resolve of waiters) {
-        resolve();
-      }
-    }
+/** Temp file, fsync, rename over the old one, fsync the folder: on disk, whole, when this returns. */
+function writeDurably(path: string, contents: string): void {
+  const temp = path + ".new";
+  const fd = openSync(temp, "w", FILE_MODE);
+  try {
+    writeFileSync(fd, contents);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
+  renameSync(temp, path);
+  fsyncDir(dirname(path));
+}
 
-  /** Temp file, then rename over the old one; makes the node's directory on first use. */
-  private writeAtomically(path: string, contents: string, mayMakeDir: boolean): void {
-    const temp = path + ".new";
-    writeFile(temp, contents, { mode: FILE_MODE }, (error) => {
-      if (error !== null && error.code === "ENOENT" && mayMakeDir) {
-        mkdir(dirname(path), { recursive: true, mode: DIR_MODE }, (mkdirError) => {
-          if (mkdirError !== null) {
-            this.written(path, contents, mkdirError);
-          } else {
-            this.writeAtomically(path, contents, false);
-          }
-        });
-        return;
-      }
-      if (error !== null) {
-        this.written(path, contents, error);
-        return;
-      }
-      rename(temp, path, (renameError) => this.written(path, contents, renameError));
-    });
+/** Make the rename (or a new entry) durable. Not every OS can fsync a folder (Windows); there it is skipped. */
+function fsyncDir(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, "r");
+  } catch {
+    return;
   }
+  try {
+    fsyncSync(fd);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EPERM" && code !== "EISDIR" && code !== "EINVAL" && code !== "EBADF") {
+      throw error;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
 
-  private written(path: string, contents: string, error: NodeJS.ErrnoException | null): void {
-    this.active--;
-    if (error !== null) {
-      // Later writes report false to the node, as a full flash would on the device.
-      this.failure = error.message;
-      this.writeErrors++;
-      this.onError(`cannot write ${path}: ${error.message}; check free space and permissions of ${this.root}`);
-    } else {
-      this.writesDone++;
+/**
+ * `mkdir -p` one level at a time, each new folder fsynced into its parent.
+ * Throws a plain Error naming the first level that is not a folder or
+ * cannot be made.
+ */
+export function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  let at = resolve(dir);
+  for (;;) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(at).isDirectory();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // ENOTDIR: some level above is a file; walking up finds and names it.
+      if (code !== "ENOENT" && code !== "ENOTDIR") {
+        throw new Error(`${at}: ${code ?? (error as Error).message}`, { cause: error });
+      }
+      const parent = dirname(at);
+      if (parent === at) {
+        throw new Error(`${at} does not exist`, { cause: error });
+      }
+      missing.push(at);
+      at = parent;
+      continue;
     }
-    // A newer write of the same path may have arrived meanwhile: then it is queued again.
-    if (this.pending.get(path) === contents || error !== null) {
-      this.pending.delete(path);
-    } else if (this.pending.has(path)) {
-      this.queue.push(path);
+    if (!isDir) {
+      throw new Error(`${at} is a file, not a folder`);
     }
-    this.pump();
+    break;
+  }
+  for (const level of missing.reverse()) {
+    try {
+      mkdirSync(level, { mode: DIR_MODE });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // Another node (or worker) may have made it a moment ago.
+      if (code !== "EEXIST") {
+        throw new Error(`cannot make ${level}: ${code ?? (error as Error).message}`, { cause: error });
+      }
+    }
+    fsyncDir(dirname(level));
+  }
+}
+
+function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // a leftover probe file is harmless
   }
 }
 

@@ -2,6 +2,12 @@
  * `espfleet run`: a fleet of simulated nodes against the embedded broker
  * (default) or `--broker`, with paced connects, a live summary, and a clean
  * shutdown on Ctrl-C (every node publishes its retained "offline").
+ *
+ * Exit status (issue 15, one rule for every command): 0 when the run ended
+ * by --duration with every node healthy, 1 when it failed (could not start,
+ * or nodes faulted / a worker stayed down), 2 for bad usage (checked before
+ * anything starts: options, --state-dir, files), 130 on Ctrl-C (SIGINT),
+ * 143 on SIGTERM.
  */
 import { loadFleetKey } from "./config-signing";
 import { availableParallelism } from "node:os";
@@ -21,10 +27,12 @@ import { applyFleetLogins } from "./fleet-logins";
 import { LiveView } from "./live-view";
 import { LUA_ENGINE_HEAP_KB, LuaFleet } from "./lua-engine";
 import { checkFleetSettings } from "./node-config-seed";
+import { checkRegularFile } from "./input-file";
 import { nodeId, parseShard, type Shard, shardRange } from "./node-ids";
+import { NodeStorage } from "./node-storage";
 import { randomSeed } from "./prng";
-import { type FaultRates, parseFaultRates } from "./sensor-model";
-import { formatCount, parseCount, parseRate } from "./units";
+import { type FaultPlan, parseFaultPlan } from "./sensor-model";
+import { countOf, formatCount, parseCount, parseRate } from "./units";
 import { WorkerFleet } from "./worker-fleet";
 
 export interface RunFlags {
@@ -96,7 +104,7 @@ interface Runner {
   keptStored: number;
 }
 
-export async function runCommand(flags: RunFlags): Promise<void> {
+export async function runCommand(flags: RunFlags): Promise<number> {
   const out = process.stdout;
   const shard = parseShard(flags.shard);
   if (!shard.ok) {
@@ -112,9 +120,22 @@ export async function runCommand(flags: RunFlags): Promise<void> {
   if (!rate.ok) {
     throw new CliError(rate.error, 2);
   }
-  const faults = parseFaultRates(flags.faults);
+  const faults = parseFaultPlan(flags.faults);
   if (typeof faults === "string") {
     throw new CliError(`--faults: ${faults}`, 2);
+  }
+  for (const id of Object.keys(faults.nodes)) {
+    const number = /^node-(\d+)$/.exec(id);
+    if (number === null || nodeId(Number(number[1])) !== id || Number(number[1]) < 1 || Number(number[1]) > flags.nodes) {
+      throw new CliError(`--faults: @${id} is not a node of this fleet (node-0001 to ${nodeId(flags.nodes)})`, 2);
+    }
+  }
+  // Before the broker starts: a folder the nodes cannot write would fail every node (and an ack would mean nothing).
+  const stateDir = resolve(flags.stateDir);
+  try {
+    NodeStorage.prepare(stateDir);
+  } catch (error) {
+    throw new CliError(`--state-dir ${flags.stateDir}: ${(error as Error).message}; give a folder you can write to`, 2);
   }
   const initial: Partial<NodeConfig> = {
     interval_ms: flags.interval,
@@ -133,6 +154,9 @@ export async function runCommand(flags: RunFlags): Promise<void> {
     reconnect_max_ms: flags.reconnectMax,
   };
   // The key file is the truth for a simulated fleet: it overrides a key stored by an earlier rotation.
+  if (flags.fleetKeyFile !== undefined) {
+    checkRegularFile("--fleet-key-file", flags.fleetKeyFile);
+  }
   const fleetKey = loadFleetKey(flags.fleetKeyFile);
   if (fleetKey !== undefined) {
     fixed.fleet_key = fleetKey;
@@ -168,7 +192,7 @@ export async function runCommand(flags: RunFlags): Promise<void> {
     }
   }
   try {
-    await runFleet(flags, target, range, shard.value, workers, { initial, fixed, faults, connectRate: rate.value });
+    return await runFleet(flags, target, range, shard.value, workers, { initial, fixed, faults, connectRate: rate.value, stateDir });
   } finally {
     await embedded?.close();
   }
@@ -187,8 +211,8 @@ async function runFleet(
   range: { first: number; count: number },
   shard: Shard,
   workers: number,
-  node: { initial: Partial<NodeConfig>; fixed: Partial<NodeConfig>; faults: FaultRates; connectRate: number },
-): Promise<void> {
+  node: { initial: Partial<NodeConfig>; fixed: Partial<NodeConfig>; faults: FaultPlan; connectRate: number; stateDir: string },
+): Promise<number> {
   const out = process.stdout;
   const { initial, fixed, faults } = node;
   const seed = flags.seed ?? randomSeed();
@@ -206,10 +230,11 @@ async function runFleet(
     broker: target,
     first: range.first,
     count: range.count,
-    stateDir: resolve(flags.stateDir),
+    stateDir: node.stateDir,
     fresh: flags.fresh === true,
     seed,
-    faults,
+    faults: faults.all,
+    nodeFaults: faults.nodes,
     initial,
     fixed,
     connectRate: node.connectRate,
@@ -233,7 +258,10 @@ async function runFleet(
 
   let stopRequested: () => void = () => undefined;
   const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
-  const onInterrupt = (): void => {
+  /** How the run ends: --duration (0, or 1 with faulted nodes), Ctrl-C (130), SIGTERM (143). */
+  let interruptedBy: NodeJS.Signals | undefined = undefined;
+  const onInterrupt = (signal: NodeJS.Signals): void => {
+    interruptedBy ??= signal;
     view.print(
       flags.engine === "lua"
         ? "stopping: every device powers off and the broker publishes its last will, offline (Ctrl-C again to quit at once)"
@@ -251,8 +279,16 @@ async function runFleet(
   const starting = runner.start();
   let ticker: NodeJS.Timeout | undefined = undefined;
   try {
-    // The bar ends when every node is connected, or when all have started and then 5 s passed.
-    await Promise.race([stopSignal, starting.then(() => waitFor(() => runner.snapshot().connected >= range.count, 5000))]);
+    // The bar ends when every node is connected (or faulted), or when all have started and then 5 s passed.
+    await Promise.race([
+      stopSignal,
+      starting.then(() =>
+        waitFor(() => {
+          const s = runner.snapshot();
+          return s.connected + s.faulted >= range.count;
+        }, 5000),
+      ),
+    ]);
     clearInterval(progress);
     view.endProgress(runner.snapshot(), performance.now() - startedAt);
     if (runner.keptStored > 0) {
@@ -281,12 +317,27 @@ async function runFleet(
   }
   view.close();
   const final = runner.snapshot();
+  const trouble: string[] = [];
+  if (final.faulted > 0) {
+    trouble.push(`${countOf(final.faulted, "node")} faulted (see the log above)`);
+  }
+  if (final.workerRestarts > 0) {
+    trouble.push(countOf(final.workerRestarts, "worker restart"));
+  }
+  if (final.storageErrors > 0) {
+    trouble.push(countOf(final.storageErrors, "file write error"));
+  }
   out.write(
     `stopped after ${((performance.now() - startedAt) / 1000).toFixed(1)} s: ${formatCount(final.published)} readings published, ` +
       `${formatCount(final.acked)} acked, ${formatCount(final.dropped)} dropped (buffer full), ` +
-      `${formatCount(final.buffered)} unsent at shutdown; config ${formatCount(final.configApplied)} applied/${formatCount(final.configRejected)} rejected\n`,
+      `${formatCount(final.buffered)} unsent at shutdown; config ${formatCount(final.configApplied)} applied/${formatCount(final.configRejected)} rejected` +
+      `${trouble.length > 0 ? "; " + trouble.join(", ") : ""}\n`,
   );
-  out.write(`node files: ${resolve(flags.stateDir)}\n`);
+  out.write(`node files: ${node.stateDir}\n`);
+  if (interruptedBy !== undefined) {
+    return interruptedBy === "SIGTERM" ? 143 : 130;
+  }
+  return final.faulted > 0 ? 1 : 0;
 }
 
 /** Where the readings go, and what to subscribe to for them (the summary's second line). */

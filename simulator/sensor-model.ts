@@ -19,16 +19,37 @@ const HOUR_MS = 3_600_000;
 export const SIMULATED_SENSORS = ["temperature", "humidity", "adc", "vdd"] as const;
 export type SensorName = (typeof SIMULATED_SENSORS)[number];
 
-export type FaultKind = "fail" | "stuck" | "spike";
+export type FaultKind = "fail" | "stuck" | "spike" | "throw";
 
 /** Probability per read of starting each kind of fault (0 = never). */
 export interface FaultRates {
   fail: number;
   stuck: number;
   spike: number;
+  /**
+   * The sensor model throws an exception instead of answering: a drill of
+   * fault isolation (issue 15). The node it happens to is marked faulted and
+   * stops; the rest of the fleet and the broker run on.
+   */
+  throw: number;
 }
 
-export const NO_FAULTS: FaultRates = { fail: 0, stuck: 0, spike: 0 };
+export const NO_FAULTS: FaultRates = { fail: 0, stuck: 0, spike: 0, throw: 0 };
+
+/** What --faults asks for: rates for every node, and per-node rates for the nodes named with `@<node-id>`. */
+export interface FaultPlan {
+  all: FaultRates;
+  /** node id -> that node's rates (the fleet-wide ones, with the kinds named for it replaced). */
+  nodes: Record<string, FaultRates>;
+}
+
+/** The exception a `throw` fault raises (tests look for it). */
+export class SimulatedSensorException extends Error {
+  constructor(sensor: string) {
+    super(`simulated exception in the sensor model reading ${sensor} (--faults throw)`);
+    this.name = "SimulatedSensorException";
+  }
+}
 
 /** How one sensor behaves; the numbers are in the sensor's own unit. */
 interface ChannelShape {
@@ -111,6 +132,7 @@ class Channel {
   clockMs = 0;
   walk = 0;
   /** Pending injected faults, consumed read by read. */
+  throwReads = 0;
   failReads = 0;
   stuckReads = 0;
   spikeReads = 0;
@@ -170,7 +192,9 @@ export class SensorModel {
    */
   inject(sensor: SensorName, kind: FaultKind, reads: number): void {
     const channel = this.channels[sensor];
-    if (kind === "fail") {
+    if (kind === "throw") {
+      channel.throwReads += reads;
+    } else if (kind === "fail") {
       channel.failReads += reads;
     } else if (kind === "stuck") {
       channel.stuckReads += reads;
@@ -191,6 +215,10 @@ export class SensorModel {
     channel.clockMs += dt;
     this.stepWalk(channel, dt);
     this.rollFaults(channel);
+    if (channel.throwReads > 0) {
+      channel.throwReads--;
+      throw new SimulatedSensorException(name);
+    }
     if (channel.failReads > 0) {
       channel.failReads--;
       return "simulated read failure: sensor did not answer (timeout)";
@@ -234,6 +262,10 @@ export class SensorModel {
     if (rates.spike > 0 && p.chance(rates.spike)) {
       channel.spikeReads++;
     }
+    // Drawn last and only when asked for, so a seed without `throw` reads as it always did.
+    if (rates.throw > 0 && p.chance(rates.throw)) {
+      channel.throwReads++;
+    }
   }
 
   private trueValue(name: SensorName, channel: Channel): number {
@@ -253,19 +285,62 @@ function clamp(value: number, [min, max]: [number, number]): number {
 
 /**
  * "fail=0.01,stuck=0.001,spike=0.002" -> rates; each is a probability per read.
- * Returns an error text for anything else.
+ * Returns an error text for anything else (node-scoped items are refused here: see parseFaultPlan).
  */
 export function parseFaultRates(text: string): FaultRates | string {
-  const rates: FaultRates = { ...NO_FAULTS };
+  const plan = parseFaultPlan(text);
+  if (typeof plan === "string") {
+    return plan;
+  }
+  const scoped = Object.keys(plan.nodes);
+  if (scoped.length > 0) {
+    return `"@${scoped[0]}" names a node; only fleet-wide rates are accepted here`;
+  }
+  return plan.all;
+}
+
+/**
+ * `--faults`: comma-separated `kind=p` items, p a probability per read (0 to
+ * 1), kind fail, stuck, spike or throw; `kind=p@node-0003` applies to that
+ * node only. Each kind may be given once per scope. Returns an error text
+ * for anything else.
+ */
+export function parseFaultPlan(text: string): FaultPlan | string {
+  const all: FaultRates = { ...NO_FAULTS };
+  // No prototype: node names come from the command line ("__proto__" must be just a name).
+  const plan: FaultPlan = { all, nodes: Object.create(null) as Record<string, FaultRates> };
   if (text.trim() === "" || text.trim() === "none") {
-    return rates;
+    return plan;
   }
+  const seen = new Set<string>();
+  const scoped: [string, FaultKind, number][] = [];
   for (const part of text.split(",")) {
-    const match = /^\s*(fail|stuck|spike)\s*[=:]\s*(\d*\.?\d+)\s*$/.exec(part);
+    const match = /^\s*(fail|stuck|spike|throw)\s*[=:]\s*(\d*\.?\d+)\s*(?:@\s*([A-Za-z0-9._-]+)\s*)?$/.exec(part);
     if (match === null || Number(match[2]) > 1) {
-      return `"${part.trim()}" is not a fault rate; use e.g. fail=0.01,stuck=0.001,spike=0.002 (probability per read, 0 to 1)`;
+      return `"${part.trim()}" is not a fault rate; use e.g. fail=0.01,stuck=0.001,spike=0.002,throw=0.0001 (probability per read, 0 to 1; kind=p@node-0003 for one node)`;
     }
-    rates[match[1] as FaultKind] = Number(match[2]);
+    const kind = match[1] as FaultKind;
+    const node = match[3];
+    const key = `${kind}@${node ?? ""}`;
+    if (seen.has(key)) {
+      return `${kind} is given twice${node !== undefined ? ` for ${node}` : ""}; give each kind once (e.g. fail=0.1,stuck=0.01)`;
+    }
+    seen.add(key);
+    if (node === undefined) {
+      all[kind] = Number(match[2]);
+    } else {
+      scoped.push([node, kind, Number(match[2])]);
+    }
   }
-  return rates;
+  // Fleet-wide rates first, whatever the order of the items; a node's own items replace them.
+  for (const [node, kind, rate] of scoped) {
+    plan.nodes[node] ??= { ...all };
+    plan.nodes[node][kind] = rate;
+  }
+  return plan;
+}
+
+/** The rates of one node under a plan. */
+export function faultRatesFor(plan: FaultPlan, nodeId: string): FaultRates {
+  return Object.prototype.hasOwnProperty.call(plan.nodes, nodeId) ? plan.nodes[nodeId] : plan.all;
 }

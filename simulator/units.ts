@@ -104,3 +104,8 @@ export function formatBytes(bytes: number): string {
   }
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
+
+/** "1 node", "2 nodes", "1,000 nodes": a count with its noun. */
+export function countOf(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? "" : "s"}`;
+}

@@ -8,8 +8,15 @@
  * (nodes on the shared topic and nodes set to `sensor_data/{id}`), or where
  * --topic-data says. The node is the payload's `id`; where the topic carries
  * an id too, a payload naming another is counted as forged and not shown.
+ *
+ * The session is persistent (issue 15): a stable client id per operator and
+ * host (`--client-id`), clean session off, so while the watch is
+ * reconnecting, or the broker restarts (with persistence on), the broker
+ * keeps the subscriptions and queues the QoS 1 readings for it: nothing is
+ * lost in between. Exit: 0 after --duration, 130 on Ctrl-C, 143 on SIGTERM.
  */
 import type { MqttClient } from "mqtt";
+import { hostname, userInfo } from "node:os";
 import { connectClient } from "./broker-target";
 import { brokerFromFlags, checkTopicData } from "./cli-options";
 import { DEFAULT_TOPIC_DATA, operatorTopics, readingTopic, topicMatches } from "./config-change";
@@ -28,9 +35,13 @@ export interface WatchFlags {
   node?: string[];
   lines?: boolean;
   duration?: number;
+  /** MQTT client id of the persistent session (default: defaultWatchClientId()). */
+  clientId?: string;
 }
 
 const RECONNECT_MS = 1000;
+/** A session lost this soon after it started counts as taken over (another client with the same id). */
+const QUICK_DROP_MS = 2000;
 
 export async function watchCommand(flags: WatchFlags): Promise<number> {
   const out = process.stdout;
@@ -39,7 +50,6 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
   const target = brokerFromFlags(flags);
   const topics = operatorTopics(flags.prefix, topicData);
   const only = flags.node !== undefined ? new Set(flags.node) : undefined;
-  const client: MqttClient = await connectClient(target, `espfleet-watch-${process.pid}`, RECONNECT_MS);
   const tracker = new WatchTracker();
   const table = out.isTTY === true && flags.lines !== true;
   const notices: string[] = [];
@@ -54,7 +64,7 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
     }
   };
 
-  client.on("message", (topic: string, payload: Buffer) => {
+  const onMessage = (topic: string, payload: Buffer): void => {
     const text = payload.toString("utf8");
     const now = performance.now();
     const wall = Date.now();
@@ -82,19 +92,32 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
     } else if (topicMatches(topics.events, topic)) {
       tracker.event(id, text).forEach((n) => note(noticeLine(wall, n)));
     }
-  });
+  };
+  // The handler is attached before connecting: a resumed session's queued readings come right after the CONNACK.
+  const clientId = flags.clientId ?? defaultWatchClientId();
+  const client: MqttClient = await connectClient(target, clientId, RECONNECT_MS, { clean: false, setup: (c) => c.on("message", onMessage) });
   const subscribe = (): void => {
     client.subscribe([...topics.readings, topics.status, topics.events], { qos: 1 });
   };
   subscribe();
+  // Two watches with one client id take the session from each other, each in turn: say so instead of flapping silently.
+  let connectedAt = performance.now();
+  let quickDrops = 0;
   client.on("connect", () => {
+    connectedAt = performance.now();
     note(`${new Date().toTimeString().slice(0, 8)} (re)connected to ${target.url}`);
     subscribe();
   });
-  client.on("offline", () => note(`${new Date().toTimeString().slice(0, 8)} lost ${target.url}; retrying every ${RECONNECT_MS / 1000} s`));
+  client.on("offline", () => {
+    quickDrops = performance.now() - connectedAt < QUICK_DROP_MS ? quickDrops + 1 : 0;
+    note(`${new Date().toTimeString().slice(0, 8)} lost ${target.url}; retrying every ${RECONNECT_MS / 1000} s`);
+    if (quickDrops === 2) {
+      note(`the broker dropped this watch right after it connected, twice: is another watch using client id ${clientId}? give each its own --client-id`);
+    }
+  });
 
   if (!table) {
-    out.write(`watching ${[...topics.readings, topics.status, topics.events].join(", ")} on ${target.url} (Ctrl-C to stop)\n`);
+    out.write(`watching ${[...topics.readings, topics.status, topics.events].join(", ")} on ${target.url} as ${clientId}, persistent session (Ctrl-C to stop)\n`);
   }
   const redraw = table
     ? setInterval(() => {
@@ -102,12 +125,11 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
       }, 1000)
     : undefined;
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+  const endedBy = await new Promise<NodeJS.Signals | "duration">((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
     if (flags.duration !== undefined) {
-      setTimeout(stop, flags.duration).unref();
+      setTimeout(() => resolve("duration"), flags.duration).unref();
     }
   });
   if (redraw !== undefined) {
@@ -120,7 +142,23 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
       `${formatCount(t.duplicates)} resent, ${formatCount(t.reboots)} reboots, ${formatCount(t.dropped)} dropped by nodes (buffer full), ` +
       `${formatCount(tracker.forged)} forged (payload id not the topic's; ignored)\n`,
   );
-  return 0;
+  return endedBy === "SIGINT" ? 130 : endedBy === "SIGTERM" ? 143 : 0;
+}
+
+/**
+ * The watch's default client id: stable per operator and host, so a watch
+ * started again resumes its session. Letters, digits, ".", "_" and "-" only,
+ * at most 64 characters.
+ */
+export function defaultWatchClientId(): string {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = process.env.USER ?? process.env.USERNAME ?? "user";
+  }
+  const clean = (text: string): string => text.replace(/[^A-Za-z0-9._-]+/g, "-");
+  return `espfleet-watch-${clean(user)}-${clean(hostname())}`.slice(0, 64);
 }
 
 /** The node id of a reading, cheaply, for --node filtering. */

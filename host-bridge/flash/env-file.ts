@@ -1,11 +1,18 @@
 /**
  * The local settings file (`espfleet.local.env` at the repository root,
- * git-ignored, or `--env-file`): KEY=VALUE lines with the same names as the
- * environment variables.
+ * git-ignored, or `--settings-file`): KEY=VALUE lines with the same names as
+ * the environment variables.
+ *
+ * The flag is not `--env-file`: Node 20 takes `--env-file` for itself
+ * wherever it appears on its command line, before espfleet runs (a missing
+ * file ended `./flash.sh` with "node: … not found", exit 9; an existing one
+ * had its NODE_OPTIONS applied to Node). The values of this file only ever
+ * fill espfleet's settings: nothing in it reaches Node or process.env.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CliError } from "../../simulator/cli-error";
+import { checkRegularFile } from "../../simulator/input-file";
 import { DEFAULT_ENV_FILE, OTHER_ENV_KEYS, SETTINGS } from "./settings";
 
 /** The untracked settings file at the repository's root (.gitignore lists it). */
@@ -58,18 +65,24 @@ export function readEnvFile(explicitPath: string | undefined, log: (line: string
   const path = explicitPath ?? DEFAULT_ENV_PATH;
   if (!existsSync(path)) {
     if (explicitPath !== undefined) {
-      throw new CliError(`--env-file ${path}: no such file; create it with KEY=VALUE lines (WIFI_SSID=..., MQTT_URL=...)`, 2);
+      throw new CliError(`--settings-file ${path}: no such file; create it with KEY=VALUE lines (WIFI_SSID=..., MQTT_URL=...)`, 2);
     }
     return {};
   }
+  checkRegularFile(explicitPath !== undefined ? "--settings-file" : "the settings file", path);
   let parsed: EnvFile;
   try {
     parsed = parseEnvFile(readFileSync(path, "utf8"), path);
   } catch (error) {
     throw new CliError((error as Error).message, 2);
   }
-  if (parsed.unknown.length > 0) {
-    log(`${path}: ignoring ${parsed.unknown.join(", ")} (not a setting of espfleet flash; a typo?)`);
+  const nodeOptions = parsed.unknown.filter((key) => key.startsWith("NODE_"));
+  const unknown = parsed.unknown.filter((key) => !key.startsWith("NODE_"));
+  if (nodeOptions.length > 0) {
+    log(`${path}: ignoring ${nodeOptions.join(", ")}: settings-file values never reach Node (set them in the environment if you mean it)`);
+  }
+  if (unknown.length > 0) {
+    log(`${path}: ignoring ${unknown.join(", ")} (not a setting of espfleet flash; a typo?)`);
   }
   return parsed.values;
 }

@@ -59,7 +59,8 @@ export interface FlashFlags {
   lfs: boolean;
   /** --yes: may change the board's partition table (erasing its files) without asking. */
   yes?: boolean;
-  envFile?: string;
+  /** --settings-file: KEY=VALUE settings (not --env-file: Node 20 claims that flag). */
+  settingsFile?: string;
   verbose?: boolean;
   ssid?: string;
   wifiPassword?: string;
@@ -123,11 +124,11 @@ async function runFlash(flags: FlashFlags, secrets: SecretRedactor): Promise<num
   }
 
   // 1. Settings: flags > environment > env file; ask at a terminal, else list what is missing.
-  const fileValues = readEnvFile(flags.envFile, log);
+  const fileValues = readEnvFile(flags.settingsFile, log);
   const settings = resolveSettings({ flags: flagValues(flags), env: process.env, file: fileValues }, virtual ? [] : REQUIRED_FOR_A_BOARD);
   if (settings.missing.length > 0) {
     if (process.stdin.isTTY !== true) {
-      throw new CliError(describeMissing(settings.missing, flags.envFile ?? DEFAULT_ENV_FILE), 2);
+      throw new CliError(describeMissing(settings.missing, flags.settingsFile ?? DEFAULT_ENV_FILE), 2);
     }
     const answers = await askMissing(settings.missing);
     for (const [key, value] of Object.entries(answers) as [SettingKey, string][]) {
@@ -271,21 +272,37 @@ async function runFlash(flags: FlashFlags, secrets: SecretRedactor): Promise<num
     process.off("SIGINT", interrupted);
     if (flags.monitor === true) {
       const consolePort = await openConsolePort(port, flags.baud);
+      // The signals are ours, not followConsole's: Ctrl-C ends the command with 130, like every other (issue 15).
+      const stopFollowing = new AbortController();
+      let signalled: NodeJS.Signals | undefined = undefined;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        signalled ??= signal;
+        stopFollowing.abort();
+      };
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
       try {
         log(`console of ${port} follows; Ctrl-C to stop${virtual ? " (and the virtual device with it)" : ""}`);
         const result = await followConsole(consolePort, {
           out: process.stdout,
           colour: process.stdout.isTTY === true,
           redact,
+          handleSignals: false,
+          signal: stopFollowing.signal,
           // As in espfleet monitor: lines typed at a terminal go to the board.
           ...(process.stdin.isTTY === true ? { input: process.stdin } : {}),
         });
-        log(`${result.reason}: ${result.lines} console lines, ${result.errorLines} marked as errors`);
+        log(`${signalled === "SIGINT" ? "Ctrl-C" : result.reason}: ${result.lines} console lines, ${result.errorLines} marked as errors`);
+        if (signalled !== undefined) {
+          return signalled === "SIGTERM" ? 143 : 130;
+        }
         if (result.reason === "port closed") {
           log(`${port} went away (board unplugged?); the upload had finished; follow the console again with: espfleet monitor --port ${port}`);
           return 1;
         }
       } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
         await closePort(consolePort);
       }
     } else if (virtual) {
@@ -385,7 +402,12 @@ export function registerFlashCommand(program: Command): void {
         `when the board's NodeMCU has no LFS partition (or too small a one): add a ${LFS_PARTITION_BYTES / 1024} KB one without asking; this erases every file on the board, then uploads again (default: ask at a terminal, elsewhere keep the partitions and use the .lc files)`,
       ),
     )
-    .addOption(new Option("--env-file <file>", `KEY=VALUE settings file (WIFI_SSID, WIFI_PASSWORD, MQTT_URL, MQTT_USERNAME, MQTT_PASSWORD, NODE_ID, SAMPLE_INTERVAL, TOPIC_PREFIX) (default: ${DEFAULT_ENV_FILE} at the repository root, when present)`))
+    .addOption(
+      new Option(
+        "--settings-file <file>",
+        `KEY=VALUE settings file (WIFI_SSID, WIFI_PASSWORD, MQTT_URL, MQTT_USERNAME, MQTT_PASSWORD, NODE_ID, SAMPLE_INTERVAL, TOPIC_PREFIX); read by espfleet only, nothing in it reaches Node (not --env-file: Node 20 takes that flag for itself) (default: ${DEFAULT_ENV_FILE} at the repository root, when present)`,
+      ),
+    )
     .addOption(new Option("--verbose", "also log the REPL traffic of the upload, secrets hidden (default: off)"))
     .addOption(new Option("--ssid <name>", "WiFi network (env WIFI_SSID); required for a board"))
     .addOption(new Option("--wifi-password <secret>", "WiFi password (env WIFI_PASSWORD; empty for an open network); required for a board, never shown"))

@@ -88,7 +88,7 @@ export function describeMissing(missing: readonly SettingKey[], envFile: string)
   return (
     `missing setting${missing.length === 1 ? "" : "s"}:\n${list.join("\n")}\n` +
     `Give each one as a flag, as an environment variable, or as a KEY=VALUE line in ${envFile} ` +
-    `(an untracked local file; --env-file names another), e.g.\n  ${example}\n` +
+    `(an untracked local file; --settings-file names another), e.g.\n  ${example}\n` +
     "(an empty value, e.g. WIFI_PASSWORD=, is a valid answer for an open network)"
   );
 }

@@ -108,7 +108,8 @@ describe("espfleet command line", () => {
     expect(watched.code).toBe(0);
 
     fleet.interrupt();
-    expect(await fleet.exited).toBe(0);
+    // Ctrl-C: 130, the one exit rule of every command (issue 15).
+    expect(await fleet.exited).toBe(130);
     expect(fleet.out).toMatch(/stopped after [\d.]+ s: \d+ readings published/);
     // The applied config is on disk, where a restart will find it.
     expect(JSON.parse(readFileSync(join(stateDir, "node-0002", "config.json"), "utf8"))).toMatchObject({ interval_ms: 1000, sensitivity: 0.5 });

@@ -40,29 +40,29 @@ function recorder(): Recorded {
   return r;
 }
 
-function platform(counters = new FleetCounters()): NodePlatform {
+function platform(counters = new FleetCounters(), logs: string[] = [], id = "node-0001"): NodePlatform {
   const storage = new NodeStorage(mkdtempSync(join(tmpdir(), "espfleet-unit-")));
   const sensors = new SensorModel(1, 1, 0, NO_FAULTS, { intervalMs: () => 1000 });
-  return new NodePlatform("node-0001", storage.forNode("node-0001"), sensors, new Prng(1, 2), {
+  return new NodePlatform(id, storage.forNode(id), sensors, new Prng(1, 2), {
     counters,
     dataTopic: "sensor_data",
     ackTopicPrefix: "config_ack/",
     tls: undefined,
-    log: () => undefined,
+    log: (nodeId, level, text) => logs.push(`${nodeId} ${level}: ${text}`),
   });
 }
 
-function session(port: number, host = "127.0.0.1"): MqttSession {
+function session(port: number, host = "127.0.0.1", id = "node-0001"): MqttSession {
   return {
-    clientId: "node-0001",
+    clientId: id,
     host,
     port,
     secure: false,
     user: "",
     password: "",
     keepaliveSec: 60,
-    willTopic: "status/node-0001",
-    willPayload: '{"id":"node-0001","state":"offline"}',
+    willTopic: `status/${id}`,
+    willPayload: `{"id":"${id}","state":"offline","boot":3}`,
   };
 }
 
@@ -204,5 +204,78 @@ describe("NodePlatform (simulator) keeps the Platform contract", () => {
     expect(p.readFile("config.json")).toBeUndefined();
     expect(p.writeFile("config.json", '{"a":1}')).toBe(true);
     expect(p.readFile("config.json")).toBe('{"a":1}');
+  });
+
+  it("keeps an exception in a node's MQTT path to that node (issue 15): faulted, counted, logged once, retained status faulted", async () => {
+    const counters = new FleetCounters();
+    const logs: string[] = [];
+    const sick = platform(counters, logs, "node-0001");
+    const well = platform(counters, logs, "node-0002");
+    const r = recorder();
+    let messages = 0;
+    sick.mqttConnect(session(broker.port), {
+      ...r.handlers,
+      message: () => {
+        messages++;
+        throw new TypeError("cannot read properties of undefined (reading 'interval_ms')");
+      },
+    });
+    const r2 = recorder();
+    well.mqttConnect(session(broker.port, "127.0.0.1", "node-0002"), r2.handlers);
+    await until(() => r.events.includes("connected") && r2.events.includes("connected"), "both connected");
+    expect(sick.mqttSubscribe("config_change", 1)).toBe(true);
+    expect(well.mqttSubscribe("config_change", 1)).toBe(true);
+    await new Promise((res) => setTimeout(res, 100));
+    const operator = await mqtt.connectAsync(broker.url);
+    await operator.publishAsync("config_change", "{}", { qos: 1 });
+    await operator.publishAsync("config_change", "{}", { qos: 1 });
+    // Nothing escaped to the process (vitest fails a test on an uncaught exception); the node is marked instead.
+    await until(() => sick.faulted() !== undefined && r2.messages.length === 2, "the fault and the other node's messages");
+    expect(sick.faulted()).toMatch(/^cannot read properties of undefined \(reading 'interval_ms'\) \(at simulator-node-platform\.test\.ts:\d+\)$/);
+    expect(messages).toBe(1);
+    expect(counters.faulted).toBe(1);
+    expect(logs.filter((l) => l.includes("faulted"))).toEqual([`node-0001 error: faulted in mqtt message: ${sick.faulted()}; this node stops, the rest of the fleet runs on`]);
+    expect(sick.mqttPublish("sensor_data", "{}", 1, false, () => undefined)).toBe(false);
+    await sick.closed();
+    // The retained status says so (not the will's "offline": the session ended with a DISCONNECT).
+    const viewer = await mqtt.connectAsync(broker.url);
+    const statuses: string[] = [];
+    viewer.on("message", (_topic, payload) => statuses.push(payload.toString()));
+    await viewer.subscribeAsync("status/node-0001", { qos: 1 });
+    await until(() => statuses.length > 0, "the retained status");
+    expect(JSON.parse(statuses[0])).toMatchObject({ id: "node-0001", state: "faulted", boot: 3, error: sick.faulted() });
+    // The other node is untouched.
+    expect(well.faulted()).toBeUndefined();
+    let acked = false;
+    expect(well.mqttPublish("sensor_data", "{}", 1, false, () => (acked = true))).toBe(true);
+    await until(() => acked, "the healthy node's PUBACK");
+    await Promise.all([viewer.endAsync(), operator.endAsync()]);
+    well.mqttClose();
+    await well.closed();
+  });
+
+  it("faults a node whose timer callback throws, and stops its timers; other callbacks are dropped", async () => {
+    const counters = new FleetCounters();
+    const logs: string[] = [];
+    const p = platform(counters, logs);
+    const sample = p.createTimer("sample");
+    const retry = p.createTimer("retry");
+    let samples = 0;
+    let retries = 0;
+    sample.start(5, true, () => {
+      samples++;
+      throw new Error("sensor model bug");
+    });
+    retry.start(60, true, () => retries++);
+    await until(() => p.faulted() !== undefined, "the fault");
+    await new Promise((res) => setTimeout(res, 150));
+    expect(samples).toBe(1);
+    expect(retries).toBe(0);
+    expect(counters.faulted).toBe(1);
+    expect(logs).toEqual([`node-0001 error: faulted in timer sample: ${p.faulted()}; this node stops, the rest of the fleet runs on`]);
+    let up = 0;
+    p.wifiConnect("", "", () => up++, () => undefined);
+    await new Promise((res) => setImmediate(res));
+    expect(up).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { NO_FAULTS, parseFaultRates, SensorModel, type FaultRates } from "../../simulator/sensor-model";
+import { faultRatesFor, NO_FAULTS, parseFaultPlan, parseFaultRates, SensorModel, SimulatedSensorException, type FaultRates } from "../../simulator/sensor-model";
 
 const every = (ms: number) => ({ intervalMs: () => ms });
 
@@ -62,7 +62,7 @@ describe("sensor models (simulator/sensor-model.ts)", () => {
   });
 
   it("draws random faults at the configured rate", () => {
-    const m = model(5, 1, { fail: 0.2, stuck: 0, spike: 0 });
+    const m = model(5, 1, { fail: 0.2, stuck: 0, spike: 0, throw: 0 });
     const reads = series(m, "humidity", 2000);
     const failed = reads.filter((r) => typeof r === "string").length;
     expect(failed).toBeGreaterThan(300);
@@ -83,10 +83,43 @@ describe("sensor models (simulator/sensor-model.ts)", () => {
   });
 
   it("parses --faults", () => {
-    expect(parseFaultRates("fail=0.01,stuck=0.001,spike=0.002")).toEqual({ fail: 0.01, stuck: 0.001, spike: 0.002 });
+    expect(parseFaultRates("fail=0.01,stuck=0.001,spike=0.002")).toEqual({ fail: 0.01, stuck: 0.001, spike: 0.002, throw: 0 });
     expect(parseFaultRates("none")).toEqual(NO_FAULTS);
     expect(parseFaultRates("fail=2")).toMatch(/probability per read/);
     expect(parseFaultRates("smoke=0.1")).toMatch(/not a fault rate/);
+  });
+
+  it("refuses a kind given twice in --faults (issue 15), and scopes kind=p@node to one node", () => {
+    expect(parseFaultPlan("fail=0.1,fail=0.2")).toBe("fail is given twice; give each kind once (e.g. fail=0.1,stuck=0.01)");
+    expect(parseFaultPlan("throw=1@node-0002,throw=0.5@node-0002")).toMatch(/^throw is given twice for node-0002/);
+    const plan = parseFaultPlan("throw=1@node-0002,fail=0.1,stuck=0.5@node-0003");
+    if (typeof plan === "string") {
+      throw new Error(plan);
+    }
+    expect(plan.all).toEqual({ ...NO_FAULTS, fail: 0.1 });
+    // A node's own items replace the fleet-wide rate of that kind only, whatever the order.
+    expect(faultRatesFor(plan, "node-0002")).toEqual({ ...NO_FAULTS, fail: 0.1, throw: 1 });
+    expect(faultRatesFor(plan, "node-0003")).toEqual({ ...NO_FAULTS, fail: 0.1, stuck: 0.5 });
+    expect(faultRatesFor(plan, "node-0001")).toEqual(plan.all);
+    // Node names are names, never object keys with a meaning.
+    const proto = parseFaultPlan("throw=1@__proto__");
+    expect(typeof proto !== "string" && faultRatesFor(proto, "node-0001")).toEqual(NO_FAULTS);
+    expect(parseFaultRates("throw=1@node-0002")).toMatch(/names a node/);
+  });
+
+  it("throws from a read on a throw fault (the drill of fault isolation), injected or at random", () => {
+    const m = model();
+    m.inject("humidity", "throw", 1);
+    expect(() => m.read("humidity")).toThrow(SimulatedSensorException);
+    expect(typeof m.read("humidity")).toBe("number");
+    const always = model(3, 1, { ...NO_FAULTS, throw: 1 });
+    expect(() => always.read("temperature")).toThrow(/--faults throw/);
+  });
+
+  it("reads as before when throw is not asked for: the seed reproduces old runs", () => {
+    const withFaults = model(9, 2, { ...NO_FAULTS, fail: 0.1 });
+    const again = model(9, 2, { ...NO_FAULTS, fail: 0.1, throw: 0 });
+    expect(series(withFaults, "temperature", 50)).toEqual(series(again, "temperature", 50));
   });
 
   it("answers a prototype name with an error, not a crash (issue 15)", () => {

@@ -32,6 +32,29 @@ export class CliRun {
     return new CliRun(spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: childEnv(env) }));
   }
 
+  /** Process id of the command (its worker processes are its children). */
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  /** Send a signal (SIGKILL: `kill -9`, no goodbye; SIGINT: Ctrl-C). */
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill(signal);
+    }
+  }
+
+  /** Wait until the output matches `pattern`; fails with the output so far. */
+  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.out)) {
+      if (Date.now() > deadline) {
+        throw new Error(`no ${pattern} within ${timeoutMs} ms in:\n${this.out}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
   /** Ctrl-C, then wait for the exit (killed if it takes too long). */
   async interrupt(): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) {

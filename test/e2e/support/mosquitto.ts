@@ -74,6 +74,9 @@ export class Mosquitto {
         // Persistent sessions survive a restart, so a test's observer misses nothing during an outage.
         "persistence true",
         `persistence_location ${this.dir}/`,
+        // Started as root (a CI container), mosquitto drops to the user "mosquitto", which cannot write this
+        // root-owned temp folder: the sessions would silently not be saved at a stop. Stay root instead.
+        ...(process.getuid?.() === 0 ? ["user root"] : []),
         "max_queued_messages 0",
         "max_inflight_messages 0",
         "log_dest none",

@@ -50,7 +50,7 @@ afterAll(() => {
 
 /** ./flash.sh --virtual with the prebuilt firmware, the console paced at 921600 baud (8x NodeMCU's) to keep it short. */
 function flashVirtual(extra: string[]): ReturnType<typeof flashSh> {
-  return flashSh(["--virtual", "--no-build", "--build-dir", buildDir, "--env-file", emptyEnvFile, "--baud", "921600", ...extra], envWith({ NODE_ID: "lfs-e2e" }));
+  return flashSh(["--virtual", "--no-build", "--build-dir", buildDir, "--settings-file", emptyEnvFile, "--baud", "921600", ...extra], envWith({ NODE_ID: "lfs-e2e" }));
 }
 
 describe("./flash.sh --virtual and LFS", () => {
@@ -74,7 +74,8 @@ describe("./flash.sh --virtual and LFS", () => {
       await new Promise((resolve) => setTimeout(resolve, 5000));
       expect(run.output()).not.toMatch(/PANIC|not enough memory|not running from LFS/);
       run.child.kill("SIGINT");
-      expect(await run.exited).toBe(0);
+      // Ctrl-C ends every command with 130 (issue 15; it was 0 here).
+      expect(await run.exited).toBe(130);
     } finally {
       run.kill();
     }
@@ -114,7 +115,7 @@ describe("./flash.sh --virtual and LFS", () => {
   }, 120_000);
 
   it("--virtual-lfs-kb needs --virtual", async () => {
-    const run = flashSh(["--port", "/dev/null", "--virtual-lfs-kb", "64", "--env-file", emptyEnvFile], envWith({}));
+    const run = flashSh(["--port", "/dev/null", "--virtual-lfs-kb", "64", "--settings-file", emptyEnvFile], envWith({}));
     expect(await run.exited).toBe(2);
     expect(run.output()).toMatch(/--virtual-lfs-kb sets the LFS partition of the virtual board/);
   }, 30_000);

@@ -57,7 +57,7 @@ afterAll(async () => {
 
 describe("./flash.sh", () => {
   it("without a TTY, fails listing the missing settings and the three ways to give them", async () => {
-    const run = flashSh(["--port", "/dev/does-not-exist", "--env-file", emptyEnvFile], envWith({}));
+    const run = flashSh(["--port", "/dev/does-not-exist", "--settings-file", emptyEnvFile], envWith({}));
     expect(await run.exited).toBe(2);
     const out = run.output();
     for (const expected of ["missing settings", "--ssid", "WIFI_SSID", "--wifi-password", "WIFI_PASSWORD", "--broker", "MQTT_URL", "environment variable", "KEY=VALUE"]) {
@@ -67,7 +67,7 @@ describe("./flash.sh", () => {
 
   it("with the settings but no such port, fails with the no-such-port advice and no secret", async () => {
     const env = envWith({ WIFI_SSID: "home", WIFI_PASSWORD, MQTT_URL: brokerUrl, MQTT_PASSWORD });
-    const run = flashSh(["--port", "/dev/does-not-exist", "--env-file", emptyEnvFile], env);
+    const run = flashSh(["--port", "/dev/does-not-exist", "--settings-file", emptyEnvFile], env);
     expect(await run.exited).toBe(1);
     const out = run.output();
     expect(out).toMatch(/no such port \/dev\/does-not-exist.*plug the board in.*--port/s);
@@ -77,7 +77,7 @@ describe("./flash.sh", () => {
 
   it("a malformed broker URL is reported without the password inside it", async () => {
     const env = envWith({ WIFI_SSID: "home", WIFI_PASSWORD, MQTT_URL: `mqtt//user:${MQTT_PASSWORD}@broker.lan` });
-    const run = flashSh(["--port", "/dev/does-not-exist", "--env-file", emptyEnvFile], env);
+    const run = flashSh(["--port", "/dev/does-not-exist", "--settings-file", emptyEnvFile], env);
     expect(await run.exited).toBe(2);
     expect(run.output()).toMatch(/"mqtt\/\/user:\*\*\*@broker\.lan" is not a URL/);
     expect(run.output()).not.toContain(MQTT_PASSWORD);
@@ -96,7 +96,7 @@ describe("./flash.sh", () => {
     });
     const buildDir = join(work, "dist");
     // 921600 baud: the virtual board's console is paced 8x faster than NodeMCU's default, to keep the test short.
-    const run = flashSh(["--virtual", "--monitor", "--baud", "921600", "--build-dir", buildDir, "--env-file", emptyEnvFile, "--interval", "500ms", "--prefix", PREFIX], env);
+    const run = flashSh(["--virtual", "--monitor", "--baud", "921600", "--build-dir", buildDir, "--settings-file", emptyEnvFile, "--interval", "500ms", "--prefix", PREFIX], env);
     try {
       const readingsOf = (): Record<string, unknown>[] =>
         observer.messages
@@ -130,7 +130,8 @@ describe("./flash.sh", () => {
       expect(portLine).not.toBeNull();
 
       run.child.kill("SIGINT");
-      expect(await run.exited).toBe(0);
+      // Ctrl-C ends every command with 130 (issue 15; it was 0 here).
+      expect(await run.exited).toBe(130);
       expect(existsSync((portLine as RegExpExecArray)[1] as string)).toBe(false);
       const out = run.output();
       expect(out).toMatch(/uploaded .* verified by (sha256|size)/);
