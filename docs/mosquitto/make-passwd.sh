@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Random MQTT passwords for the nodes and operators of an espfleet fleet.
 #
-#   make-passwd.sh [--nodes N | --ids id1,id2] [--operator NAME] [--out DIR] [--show]
+#   make-passwd.sh [--nodes N | --ids id1,id2] [--operator NAME] [--out DIR] [--acl FILE] [--show]
 #
-# Writes
+# Writes (DIR is created mode 700 when missing)
 #   DIR/credentials  plain "user:password" lines, mode 600: for `espfleet run
 #                    --credentials`, `espfleet config/watch --credentials` and
 #                    flashing real nodes (mqtt_user / mqtt_password)
 #   DIR/passwd       the same users with hashed passwords (mosquitto_passwd -U),
 #                    mode 640: mosquitto's password_file
+#   DIR/acl          mosquitto's acl_file, mode 644: the acl beside this script
+#                    (or --acl FILE) plus, for every user it has no "user"
+#                    section for (the nodes), "user ID" and "topic read
+#                    <prefix>/config_change" (a pattern without %u would make
+#                    mosquitto warn at every start)
 #
 # Users named now get a new random password (that is how a password is
 # rotated); every other user already in DIR/credentials or DIR/passwd is kept
@@ -18,12 +23,14 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: make-passwd.sh [--nodes N | --ids id1,id2] [--operator NAME] [--out DIR] [--show]
+usage: make-passwd.sh [--nodes N | --ids id1,id2] [--operator NAME] [--out DIR] [--acl FILE] [--show]
 
   --nodes N         nodes node-0001 ... node-N (the ids `espfleet run` uses)
   --ids a,b,c       these node ids (letters, digits, ".", "_", "-"; at most 32 characters)
   --operator NAME   an operator user (the acl file must list it; "operator" is)
-  --out DIR         where to write passwd and credentials (default: the current directory)
+  --out DIR         where to write passwd, credentials and acl (default: the current
+                    directory); created mode 700 when missing
+  --acl FILE        the acl to start DIR/acl from (default: the acl beside this script)
   --show            also print the new "user:password" lines (default: never print a password)
 
 Users named get a new random password; users already in DIR are kept.
@@ -39,6 +46,7 @@ nodes=""
 ids=""
 operators=()
 out="."
+acl_source="$(dirname "${BASH_SOURCE[0]}")/acl"
 show=false
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -46,6 +54,7 @@ while [[ $# -gt 0 ]]; do
     --ids) [[ $# -ge 2 ]] || fail "--ids needs a comma list, e.g. --ids node-0001,node-0002"; ids="$2"; shift 2 ;;
     --operator) [[ $# -ge 2 ]] || fail "--operator needs a user name, e.g. --operator operator"; operators+=("$2"); shift 2 ;;
     --out) [[ $# -ge 2 ]] || fail "--out needs a directory"; out="$2"; shift 2 ;;
+    --acl) [[ $# -ge 2 ]] || fail "--acl needs a file"; acl_source="$2"; shift 2 ;;
     --show) show=true; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; fail "unknown argument \"$1\"" ;;
@@ -81,9 +90,11 @@ done
 duplicate="$(printf '%s\n' "${users[@]}" | sort | uniq -d | head -n 1)"
 [[ -z "$duplicate" ]] || fail "\"$duplicate\" is named twice (a node and an operator need different names)"
 
-mkdir -p "$out" || fail "cannot create $out"
-# Everything created from here on is private to this user.
+[[ -f "$acl_source" ]] || fail "no acl file at $acl_source (give --acl FILE)"
+# Everything created from here on is private to this user: DIR itself (700,
+# when it is made here) holds the plain passwords.
 umask 077
+mkdir -p "$out" || fail "cannot create $out"
 credentials="$out/credentials"
 passwd="$out/passwd"
 work="$(mktemp -d "${TMPDIR:-/tmp}/make-passwd.XXXXXX")"
@@ -135,12 +146,34 @@ if [[ -f "$passwd" ]]; then
   done <"$passwd"
 fi
 
+# The acl: the source, then a section per node. Operators are the users the
+# source has a "user" section for; every other user in passwd is a node.
+declare -A sectioned=()
+while read -r keyword name _; do
+  [[ "$keyword" == "user" && -n "$name" ]] && sectioned["$name"]=1
+done <"$acl_source"
+# The topic the source's patterns grant nodes under (espfleet/status/%u -> espfleet).
+prefix="$(sed -n 's#^pattern write \(.*\)/status/%u$#\1#p' "$acl_source" | head -n 1)"
+[[ -n "$prefix" ]] || fail "$acl_source has no line \"pattern write <prefix>/status/%u\"; is it espfleet's acl?"
+{
+  cat "$acl_source"
+  printf '\n# --- one section per node (written by make-passwd.sh) --------------------------\n'
+  printf '# A node reads only the config changes; the patterns above give it its own topics.\n'
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    user="${line%%:*}"
+    [[ -z "$line" || -n "${sectioned[$user]:-}" ]] && continue
+    printf '\nuser %s\ntopic read %s/config_change\n' "$user" "$prefix"
+  done <"$work/passwd"
+} >"$work/acl"
+
 install -m 600 "$work/credentials" "$credentials"
 # 640: mosquitto reads it through its group (chown root:mosquitto after copying).
 install -m 640 "$work/passwd" "$passwd"
+# 644: user names and topics, no secret.
+install -m 644 "$work/acl" "$out/acl"
 
 total=$(grep -c . "$credentials" || true)
-echo "wrote $passwd (hashed, for mosquitto's password_file) and $credentials (plain, mode 600): ${#users[@]} new or renewed, $total users in all"
+echo "wrote $passwd (hashed, for mosquitto's password_file), $credentials (plain, mode 600) and $out/acl (mosquitto's acl_file): ${#users[@]} new or renewed, $total users in all"
 if $show; then
   cat "$work/shown"
 fi

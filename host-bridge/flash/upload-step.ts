@@ -8,7 +8,7 @@ import type { SerialPort } from "serialport";
 import { CliError } from "../../simulator/cli-error";
 import { SerialPortError } from "../serial/open-port";
 import { DeviceLuaError, DeviceNotAnsweringError, EchoMismatchError, NodeMcuRepl, PortClosedError } from "../uploader/repl";
-import { FileSystemFullError, UploadError, Uploader, type UploadFile, type UploadProgress } from "../uploader/uploader";
+import { FileSystemFullError, SwitchInterruptedError, UNTOUCHED, UploadError, Uploader, type UploadFile, type UploadProgress } from "../uploader/uploader";
 import { addLfsPartition, lfsLine, checkLfsAfterRestart, decideLfs, LFS_IMAGE_NAME, type LfsDecision, type LfsOutcome, type LfsRequest } from "./lfs-step";
 import { probeLfs, type BoardLfs } from "../uploader/lfs";
 import { openConsolePort } from "../monitor/open-console-port";
@@ -123,6 +123,11 @@ export async function uploadOverRepl(repl: NodeMcuRepl, options: UploadStepOptio
   if (missing.length > 0) {
     throw new CliError(missingModulesAdvice(missing));
   }
+  // An earlier upload cut during its switch is completed first, leftover staged files removed.
+  const recovered = await uploader.recover();
+  if (recovered.switched > 0) {
+    options.log(`completed an earlier upload that was cut while its ${recovered.switched} files were being switched in`);
+  }
   if (options.requirePinnedCa === true) {
     const pinned = await repl.exec('print(file.exists("ca.pin") or file.exists("ca.pem"))');
     if (pinned.trim() !== "true" || options.format) {
@@ -164,7 +169,7 @@ export async function uploadOverRepl(repl: NodeMcuRepl, options: UploadStepOptio
   } catch (error) {
     if (erased && error instanceof Error) {
       // Not "the old file is untouched": the partition change erased it.
-      throw new CliError(`${error.message.replace(/; the old .* on the device is untouched$/, "")}; the board's files were erased when the LFS partition was added: run ./flash.sh again to upload them`);
+      throw new CliError(`${error.message.replace(`; ${UNTOUCHED}`, "")}; the board's files were erased when the LFS partition was added: run ./flash.sh again to upload them`);
     }
     throw error;
   }
@@ -241,7 +246,7 @@ export function explainUploadError(error: unknown, port: string, baud: number): 
     return new CliError(`${error.message}. Run again; if it keeps failing, try a lower --baud or another cable`);
   }
   // These say what happened and what to do already.
-  if (error instanceof SerialPortError || error instanceof PortClosedError || error instanceof EchoMismatchError) {
+  if (error instanceof SerialPortError || error instanceof PortClosedError || error instanceof EchoMismatchError || error instanceof SwitchInterruptedError) {
     return new CliError(error.message);
   }
   return error;

@@ -10,7 +10,7 @@ import { MultiBar, Presets } from "cli-progress";
 import type { Command } from "commander";
 import { openSerialPort } from "../serial/open-port";
 import { DEFAULT_DIST_DIR, DEVICE_FILES, requiredModules } from "./dist-files";
-import { NodeMcuRepl } from "./repl";
+import { DeviceLuaError, NodeMcuRepl } from "./repl";
 import { Uploader, type UploadFile, type UploadProgress } from "./uploader";
 
 interface PortOptions {
@@ -46,12 +46,32 @@ async function withBoard(command: string, opts: PortOptions, job: (uploader: Upl
       port.close();
       throw err;
     }
-    await job(new Uploader(repl), repl);
+    const uploader = new Uploader(repl);
+    await recoverQuietly(command, uploader);
+    await job(uploader, repl);
   } catch (err) {
     say(command, (err as Error).message.split("\n")[0] as string);
     process.exitCode = 1;
   } finally {
     await repl?.close();
+  }
+}
+
+/**
+ * Every command first completes an upload that a cut left half switched in
+ * (and removes leftover staged files), so the board holds one whole set of
+ * files again. A build without the file module has nothing to recover.
+ */
+async function recoverQuietly(command: string, uploader: Uploader): Promise<void> {
+  try {
+    const { switched } = await uploader.recover();
+    if (switched > 0) {
+      say(command, `completed an earlier upload that was cut while its ${switched} files were being switched in`);
+    }
+  } catch (err) {
+    if (!(err instanceof DeviceLuaError)) {
+      throw err;
+    }
   }
 }
 
@@ -100,7 +120,7 @@ function portOptions(cmd: Command): Command {
 export function registerUploadCommands(program: Command): void {
   portOptions(program.command("upload"))
     .description(
-      `upload files to the board's flash (each written to a temporary name, verified by size and SHA-256, then renamed over the old one); default: ${DEVICE_FILES.join(", ")} of --dist`,
+      `upload files to the board's flash, all or nothing (each staged under a temporary name and verified by size and SHA-256, then all switched in together, init.lua last); default: ${DEVICE_FILES.join(", ")} of --dist`,
     )
     .argument("[files...]", "local files; uploaded under their base name")
     .option("--dist <dir>", "firmware build folder used when no files are given", DEFAULT_DIST_DIR)

@@ -8,8 +8,12 @@ import { fileURLToPath } from "node:url";
 
 export const DEFAULT_DIST_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "firmware", "dist");
 
-/** The board runs app.lc/cfg.lc (least heap); init.lua last, so a cut upload never boots a half-new app. */
-export const DEVICE_FILES: readonly string[] = ["app.lc", "cfg.lc", "config.json", "init.lua"];
+/**
+ * The board runs the app from LFS: init.lua loads lfs.img at the next boot
+ * (without it, an app already in LFS, an older build, would keep running);
+ * app.lc/cfg.lc are the fallback on a firmware without LFS. init.lua last.
+ */
+export const DEVICE_FILES: readonly string[] = ["lfs.img", "app.lc", "cfg.lc", "config.json", "init.lua"];
 
 /** Required (not "optional") module names of modules.txt in `dist`; none when the file is missing. */
 export function requiredModules(dist: string): string[] {

@@ -115,6 +115,11 @@ export class NodeMcuRepl {
     this.closed = true;
     this.wake();
   };
+  /** A write that fails as the port goes away (EBADF, EIO: unplugged, closed): the port is gone, not the process. */
+  private readonly onError = (): void => {
+    this.closed = true;
+    this.wake();
+  };
 
   private constructor(port: SerialPort, opts: ReplOptions) {
     this.port = port;
@@ -122,6 +127,7 @@ export class NodeMcuRepl {
     this.log = opts.log ?? (() => undefined);
     port.on("data", this.onData);
     port.on("close", this.onClose);
+    port.on("error", this.onError);
   }
 
   /** Takes over an open port and brings the board to a clean prompt (resync). */
@@ -377,6 +383,9 @@ export class NodeMcuRepl {
   private detach(): void {
     this.port.off("data", this.onData);
     this.port.off("close", this.onClose);
+    // A write still in flight may yet fail as the port closes: keep listening for that error, and ignore it.
+    this.port.off("error", this.onError);
+    this.port.on("error", () => undefined);
     this.closed = true;
     this.wake();
   }

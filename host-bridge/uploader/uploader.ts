@@ -1,16 +1,38 @@
 /**
- * File transfer to a NodeMCU board over its Lua prompt.
+ * File transfer to a NodeMCU board over its Lua prompt, all or nothing.
  *
- * Each file goes to a temporary name in base64 (hex when the build lacks
- * `encoder`) lines short enough for the 255-character input limit, several
- * lines in flight at a time; then its size (file.list) and SHA-256
- * (crypto.fhash, when the build has crypto) are checked, and only then is it
- * renamed over the old file, in one line. An upload cut anywhere leaves the
- * old file; the temporary file is removed on the next run.
+ * Every file of an upload is first staged under a temporary name
+ * (espfleet.up.1, .2, ...) in base64 (hex when the build lacks `encoder`)
+ * lines short enough for the 255-character input limit, several lines in
+ * flight at a time, and its size (file.list) and SHA-256 (crypto.fhash, when
+ * the build has crypto) are checked. Only when all are on the board and
+ * verified is a switch list written (the target names in switch order,
+ * init.lua last), verified, and committed by renaming it to
+ * espfleet.up.switch; one line then puts every staged file in place
+ * (file.remove(old), file.rename(staged, old): SPIFFS cannot rename over a
+ * file) and removes the list.
+ *
+ * A cut before the commit leaves every old file; one after it (power lost
+ * during the renames) is completed by the next connect (recover()), which
+ * also removes whatever staged files a cut left. So the board holds the whole
+ * old set or, once the switch is done, the whole new set.
  */
 import { createHash } from "node:crypto";
 import { DeviceLuaError, MAX_LUA_LINE, NodeMcuRepl } from "./repl";
-import { encodeChunks, HELPER_LINES, luaString, piecewiseSha256, TEMP_NAME, WRITE_FAILED, type Encoding } from "./upload-lua";
+import {
+  COMMIT_LINE,
+  encodeChunks,
+  HELPER_LINES,
+  luaString,
+  piecewiseSha256,
+  RECOVER_LINE,
+  RECOVERED,
+  RESERVED_PREFIX,
+  stagedName,
+  SWITCH_LIST_NAME,
+  WRITE_FAILED,
+  type Encoding,
+} from "./upload-lua";
 
 export interface UploadFile {
   name: string;
@@ -29,14 +51,17 @@ export interface UploadResult {
   verified: "sha256" | "size";
 }
 
-/** Says which file, what failed, and that the old file on the device is untouched. */
+/** The end of every UploadError's message: nothing of the upload reached the board's files. */
+export const UNTOUCHED = "the old files on the device are untouched";
+
+/** Says which file, what failed, and that the old files on the device are untouched (the upload was not switched in). */
 export class UploadError extends Error {
   constructor(
     readonly file: string,
     problem: string,
     options?: { cause?: unknown },
   ) {
-    super(`upload of ${file} failed: ${problem}; the old ${file} on the device is untouched`, options);
+    super(`upload of ${file} failed: ${problem}; ${UNTOUCHED}`, options);
     this.name = "UploadError";
   }
 }
@@ -45,11 +70,33 @@ export class FileSystemFullError extends UploadError {
   constructor(file: string, needed: number, remaining: number) {
     super(
       file,
-      `the device's file system is full (${file} needs ${needed} bytes, ${remaining} are free); ` +
+      `the device's file system is full (the upload needs ${needed} bytes next to the old files until it is switched in, ${remaining} are free); ` +
         "remove files (espfleet remove --port P NAME) or format it (espfleet mkfs --port P --yes)",
     );
     this.name = "FileSystemFullError";
   }
+}
+
+/**
+ * The verified files were being put in place when the switch failed or the
+ * connection was lost: the board may hold some new files and some old ones
+ * until the next connect completes the switch (any espfleet command does).
+ */
+export class SwitchInterruptedError extends Error {
+  constructor(files: readonly string[], problem: string, options?: { cause?: unknown }) {
+    super(
+      `upload of ${files.join(", ")}: every file was on the board and verified, but switching them in was interrupted (${problem}); ` +
+        "run any espfleet command on this port (espfleet fsinfo --port P) to complete the switch",
+      options,
+    );
+    this.name = "SwitchInterruptedError";
+  }
+}
+
+/** What recover() found: the files a switch cut short put in place, and whether leftovers were removed. */
+export interface Recovery {
+  /** Files put in place by finishing an interrupted switch (0: none was under way). */
+  switched: number;
 }
 
 /** What a board prints as it boots: the banner, init.lua missing, or the file system being formatted (after its partition moved). */
@@ -74,6 +121,8 @@ const MAX_NAME = 31;
 interface Capabilities {
   encoding: Encoding;
   sha256: boolean;
+  /** What the recovery at connect switched in. */
+  recovered: number;
 }
 
 export class Uploader {
@@ -81,24 +130,66 @@ export class Uploader {
 
   constructor(private readonly repl: NodeMcuRepl) {}
 
+  /**
+   * Stages every file, verifies each, then switches them in together
+   * (init.lua last). Throws UploadError (nothing changed) or
+   * SwitchInterruptedError (the next connect completes the switch).
+   */
   async upload(files: UploadFile[], opts: { compile?: boolean; onProgress?: (p: UploadProgress) => void } = {}): Promise<UploadResult> {
     const started = Date.now();
+    const seen = new Set<string>();
     for (const f of files) {
       checkName(f.name);
+      if (seen.has(f.name)) {
+        throw new Error(`${f.name} is named twice in one upload`);
+      }
+      seen.add(f.name);
     }
     const total = files.reduce((n, f) => n + f.data.length, 0);
     const caps = await this.prepare();
+    if (files.length === 0) {
+      return { bytes: 0, ms: Date.now() - started, verified: caps.sha256 ? "sha256" : "size" };
+    }
+    // Switch order: as given, init.lua last (until then the old init.lua boots the board).
+    const order = [...files.filter((f) => f.name !== "init.lua"), ...files.filter((f) => f.name === "init.lua")];
+    const list = Buffer.from(order.map((f) => f.name + "\n").join(""));
+    const first = files[0] as UploadFile;
+    const info = await this.fsInfo().catch((err: unknown) => {
+      throw new UploadError(first.name, `asking for the free space: ${(err as Error).message}`, { cause: err });
+    });
+    // The old files stay until the new ones are all verified: every new one needs its full size free.
+    if (info.remaining < total + list.length) {
+      throw new FileSystemFullError(order.map((f) => f.name).join(", "), total + list.length, info.remaining);
+    }
     let done = 0;
-    for (const f of files) {
-      await this.uploadOne(f, caps, (fileBytes) =>
-        opts.onProgress?.({ file: f.name, fileBytes, fileTotal: f.data.length, bytes: done + fileBytes, total }),
+    for (const [i, f] of order.entries()) {
+      const before = done;
+      await this.stage(f, stagedName(i + 1), caps, total + list.length, (fileBytes) =>
+        opts.onProgress?.({ file: f.name, fileBytes, fileTotal: f.data.length, bytes: before + fileBytes, total }),
       );
       done += f.data.length;
-      if (opts.compile === true && f.name.endsWith(".lua") && f.name !== "init.lua") {
-        await this.compile(f.name);
+    }
+    await this.stage({ name: order.map((f) => f.name).join(", "), data: list }, SWITCH_LIST_NAME, caps, total + list.length, () => undefined);
+    await this.commit(order.map((f) => f.name));
+    if (opts.compile === true) {
+      for (const f of files) {
+        if (f.name.endsWith(".lua") && f.name !== "init.lua") {
+          await this.compile(f.name);
+        }
       }
     }
     return { bytes: total, ms: Date.now() - started, verified: caps.sha256 ? "sha256" : "size" };
+  }
+
+  /**
+   * Call once connected, before anything else: completes a switch a cut left
+   * under way (the board then holds the whole new set) and removes the
+   * staged files of an upload cut before its switch (the old set stays).
+   * upload() does it too.
+   */
+  async recover(): Promise<Recovery> {
+    const caps = await this.prepare();
+    return { switched: caps.recovered };
   }
 
   async list(): Promise<{ name: string; size: number }[]> {
@@ -184,34 +275,55 @@ export class Uploader {
     await this.repl.resync({ attempts, ...(opts.onWait !== undefined ? { onRetry: (_attempt: number, ms: number) => opts.onWait?.(ms) } : {}) });
   }
 
-  /** Capabilities of the build, leftover temp file removed, helpers defined: once per boot. */
+  /**
+   * Capabilities of the build and helpers, once per boot; then, every time,
+   * an interrupted switch completed and leftover staged files removed.
+   */
   private async prepare(): Promise<Capabilities> {
-    if (this.capabilities !== undefined) {
-      return this.capabilities;
+    if (this.capabilities === undefined) {
+      const [probe] = await this.repl.execPipelined([`print("ESPFLEET_HAS",encoder~=nil and encoder.fromBase64~=nil,crypto~=nil and crypto.fhash~=nil)`, ...HELPER_LINES]);
+      const [, hasEncoder, hasHash] = (answerLine(probe ?? "", /^ESPFLEET_HAS\s/) ?? "").split(/\s+/);
+      this.capabilities = { encoding: hasEncoder === "true" ? "base64" : "hex", sha256: hasHash === "true", recovered: 0 };
     }
-    const [probe] = await this.repl.execPipelined([
-      `file.remove("${TEMP_NAME}") print("ESPFLEET_HAS",encoder~=nil and encoder.fromBase64~=nil,crypto~=nil and crypto.fhash~=nil)`,
-      ...HELPER_LINES,
-    ]);
-    const [, hasEncoder, hasHash] = (answerLine(probe ?? "", /^ESPFLEET_HAS\s/) ?? "").split(/\s+/);
-    this.capabilities = { encoding: hasEncoder === "true" ? "base64" : "hex", sha256: hasHash === "true" };
+    const out = await this.repl.exec(RECOVER_LINE, { timeoutMs: Math.max(this.repl.timeoutMs, 10_000) });
+    const switched = recoveredCount(out);
+    if (switched === undefined || switched < 0) {
+      throw new Error(
+        `the board could not complete an earlier upload's switch (${RECOVER_LINE} printed ${JSON.stringify(out)}): ` +
+          `list its files (espfleet fsinfo --port P) and upload again, or format it (espfleet mkfs --port P --yes)`,
+      );
+    }
+    this.capabilities.recovered = switched;
     return this.capabilities;
   }
 
-  private async uploadOne(f: UploadFile, caps: Capabilities, progress: (fileBytes: number) => void): Promise<void> {
-    const info = await this.fsInfo().catch((err: unknown) => {
-      throw new UploadError(f.name, `asking for the free space: ${(err as Error).message}`, { cause: err });
-    });
-    // The old file stays until the new one is verified: the new one needs its full size free.
-    if (info.remaining < f.data.length) {
-      throw new FileSystemFullError(f.name, f.data.length, info.remaining);
+  /** Renames the verified switch list into place (the commit) and switches; a failure after the commit is a SwitchInterruptedError. */
+  private async commit(names: readonly string[]): Promise<void> {
+    let out: string;
+    try {
+      out = await this.repl.exec(COMMIT_LINE, { timeoutMs: Math.max(this.repl.timeoutMs, 10_000) });
+    } catch (err) {
+      // Whether the line ran is unknown: the next connect completes the switch if it was committed.
+      throw new SwitchInterruptedError(names, (err as Error).message, { cause: err });
     }
+    const switched = recoveredCount(out);
+    if (switched === -2) {
+      await this.discardStaged();
+      throw new UploadError(names.join(", "), `committing the switch list failed (printed ${JSON.stringify(out)})`);
+    }
+    if (switched !== names.length) {
+      throw new SwitchInterruptedError(names, `the switch printed ${JSON.stringify(out)}`);
+    }
+  }
+
+  /** Writes `f` to `temp` and verifies it there; on any failure every staged file is removed and UploadError thrown. */
+  private async stage(f: UploadFile, temp: string, caps: Capabilities, needed: number, progress: (fileBytes: number) => void): Promise<void> {
     let step = "opening the temporary file";
     let sentBytes = 0;
     try {
-      const opened = await this.repl.exec(`__uf=file.open("${TEMP_NAME}","w") print("ESPFLEET_OPEN",__uf~=nil)`);
+      const opened = await this.repl.exec(`__uf=file.open("${temp}","w") print("ESPFLEET_OPEN",__uf~=nil)`);
       if (answerLine(opened, /^ESPFLEET_OPEN\s+true$/) === undefined) {
-        throw new Error(`file.open("${TEMP_NAME}","w") failed (printed ${JSON.stringify(opened)}): the file system may be full or unformatted`);
+        throw new Error(`file.open("${temp}","w") failed (printed ${JSON.stringify(opened)}): the file system may be full or unformatted`);
       }
       step = "sending";
       const chunks = encodeChunks(f.data, caps.encoding, MAX_LUA_LINE - 1);
@@ -231,30 +343,25 @@ export class Uploader {
         },
       );
       if (writeFailed) {
-        await this.discardTemp();
-        const after = await this.fsInfo().catch(() => info);
-        throw new FileSystemFullError(f.name, f.data.length, after.remaining);
+        const remaining = (await this.fsInfo().catch(() => ({ remaining: 0 }))).remaining;
+        await this.discardStaged();
+        throw new FileSystemFullError(f.name, needed, remaining);
       }
       step = "verifying";
-      await this.verify(f, caps);
-      step = "renaming the verified file over the old one";
-      const renamed = await this.repl.exec(`file.remove(${luaString(f.name)}) print("ESPFLEET_RENAMED",file.rename("${TEMP_NAME}",${luaString(f.name)}))`);
-      if (answerLine(renamed, /^ESPFLEET_RENAMED\s+true$/) === undefined) {
-        throw new Error(`file.rename("${TEMP_NAME}", "${f.name}") failed (printed ${JSON.stringify(renamed)})`);
-      }
+      await this.verify(f, temp, caps);
     } catch (err) {
       if (err instanceof UploadError) {
         throw err;
       }
-      await this.discardTemp();
+      await this.discardStaged();
       const at = step === "sending" ? ` at byte ${sentBytes} of ${f.data.length}` : "";
       throw new UploadError(f.name, `while ${step}${at}: ${(err as Error).message}`, { cause: err });
     }
   }
 
   /** Closes the temporary file and compares its size and SHA-256 with the local file. */
-  private async verify(f: UploadFile, caps: Capabilities): Promise<void> {
-    const out = await this.repl.exec(`__uf:close() __uf=nil __uv("${TEMP_NAME}")`);
+  private async verify(f: UploadFile, temp: string, caps: Capabilities): Promise<void> {
+    const out = await this.repl.exec(`__uf:close() __uf=nil __uv("${temp}")`);
     const line = answerLine(out, /^ESPFLEET_VERIFY\s+-?\d+\s+[FP-]\s+(?:[0-9a-f]{64}|-)$/);
     const [, sizeText, how, hash] = (line ?? "").split(/\s+/);
     const size = Number(sizeText);
@@ -268,7 +375,7 @@ export class Uploader {
             ? `the SHA-256 on the device (${hash ?? "none"}) differs from the local file's: the data was corrupted on the way`
             : undefined;
     if (problem !== undefined) {
-      await this.discardTemp();
+      await this.discardStaged();
       throw new UploadError(f.name, `verification failed: ${problem}`);
     }
   }
@@ -286,13 +393,13 @@ export class Uploader {
     }
   }
 
-  /** Best effort: close and remove the temporary file (the next run removes it otherwise). */
-  private async discardTemp(): Promise<void> {
+  /** Best effort: close the open file and remove every staged file (the next connect removes them otherwise). */
+  private async discardStaged(): Promise<void> {
     try {
       await this.repl.resync();
-      await this.repl.exec(`if __uf then __uf:close() __uf=nil end file.remove("${TEMP_NAME}")`);
+      await this.repl.exec(`if __uf then __uf:close() __uf=nil end ${RECOVER_LINE}`);
     } catch {
-      // the port is gone or the board is not answering: prepare() removes the temp file next time
+      // the port is gone or the board is not answering: prepare() removes them next time
     }
   }
 }
@@ -309,11 +416,19 @@ function answerLine(output: string, pattern: RegExp): string | undefined {
     .find((l) => pattern.test(l));
 }
 
+/** The number __ur printed; undefined when it printed none. */
+function recoveredCount(output: string): number | undefined {
+  const line = answerLine(output, new RegExp(`^${RECOVERED}\\s+-?\\d+$`));
+  return line === undefined ? undefined : Number(line.split(/\s+/)[1]);
+}
+
 function checkName(name: string): void {
-  if (name.length === 0 || Buffer.byteLength(name) > MAX_NAME || name.includes("/")) {
-    throw new Error(`cannot upload ${JSON.stringify(name)}: NodeMCU file names are flat and at most ${MAX_NAME} bytes`);
+  // Control characters would break the switch list (a name a line).
+  // eslint-disable-next-line no-control-regex
+  if (name.length === 0 || Buffer.byteLength(name) > MAX_NAME || name.includes("/") || /[\x00-\x1f\x7f]/.test(name)) {
+    throw new Error(`cannot upload ${JSON.stringify(name)}: NodeMCU file names are flat, at most ${MAX_NAME} bytes, without control characters`);
   }
-  if (name === TEMP_NAME) {
-    throw new Error(`${TEMP_NAME} is the uploader's temporary file name: rename your file`);
+  if (name.startsWith(RESERVED_PREFIX)) {
+    throw new Error(`${name}: names starting with ${RESERVED_PREFIX} are the uploader's temporary files (removed at every connect); rename your file`);
   }
 }

@@ -1,15 +1,19 @@
 /**
  * Security on the broker side, against a real mosquitto running the
  * repository's docs/mosquitto/mosquitto.conf and acl (paths and ports
- * rewritten only), passwords made by docs/mosquitto/make-passwd.sh, and a
- * throwaway CA: anonymous clients refused; a node confined to its own topics
- * (it cannot change the fleet's config nor publish in another node's name),
- * which is why nodes behind this ACL use topic_data `sensor_data/{id}`;
- * TLS with clear errors; client certificates; and no password or key
- * material in anything the commands print.
+ * rewritten only), passwords and the acl made by docs/mosquitto/make-passwd.sh,
+ * and a throwaway CA: the broker starts without a warning; anonymous clients
+ * refused; a node confined to its own topics (it cannot change the fleet's
+ * config nor publish in another node's name), which is why nodes behind this
+ * ACL use topic_data `sensor_data/{id}`; a node's login cannot take another
+ * node's client id and so cannot disconnect it (use_username_as_clientid on
+ * the TLS port); operator tools side by side on the loopback port;
+ * run-local.sh, the documented run as your own user; TLS with clear errors;
+ * client certificates; and no password or key material in anything the
+ * commands print.
  */
-import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
@@ -19,6 +23,7 @@ import { brokerFromFlags } from "../../simulator/cli-options";
 import { Fleet } from "../../simulator/fleet";
 import { applyFleetLogins } from "../../simulator/fleet-logins";
 import { DOCS_DIR, DocsMosquitto } from "./support/docs-mosquitto";
+import { canConnect, freePort } from "./support/mosquitto";
 import { until } from "./support/observer";
 import { type KeyPair, TestPki } from "./support/pki";
 import { CliRun, runCli } from "./support/cli-process";
@@ -62,6 +67,7 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
   let pki: TestPki;
   let ca: KeyPair;
   let otherCa: KeyPair;
+  let serverCert: KeyPair;
   let clientCert: KeyPair;
   let strangerCert: KeyPair;
   let passwords: Record<string, string>;
@@ -77,6 +83,7 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
     ca = pki.ca("ca");
     otherCa = pki.ca("other");
     const server = pki.server("server", ca, { altNames: ["IP:127.0.0.1"] });
+    serverCert = server;
     const expired = pki.server("expired", ca, { altNames: ["IP:127.0.0.1"], expired: true });
     clientCert = pki.client("client", ca);
     strangerCert = pki.client("stranger", otherCa);
@@ -84,10 +91,11 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
     credentials = join(work, "credentials");
     passwords = readCredentials(credentials);
     const passwd = join(work, "passwd");
+    const acl = join(work, "acl");
     const started = await Promise.allSettled([
-      DocsMosquitto.start({ ca: ca.cert, cert: server.cert, key: server.key, passwd }),
-      DocsMosquitto.start({ ca: ca.cert, cert: expired.cert, key: expired.key, passwd }),
-      DocsMosquitto.start({ ca: ca.cert, cert: server.cert, key: server.key, passwd, requireCertificate: true }),
+      DocsMosquitto.start({ ca: ca.cert, cert: server.cert, key: server.key, passwd, acl }),
+      DocsMosquitto.start({ ca: ca.cert, cert: expired.cert, key: expired.key, passwd, acl }),
+      DocsMosquitto.start({ ca: ca.cert, cert: server.cert, key: server.key, passwd, acl, requireCertificate: true }),
     ]);
     const brokers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
     const failed = started.find((s) => s.status === "rejected");
@@ -133,6 +141,32 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
     expect([after["node-0001"], after["node-0003"], after.operator]).toEqual([passwords["node-0001"], passwords["node-0003"], passwords.operator]);
     const hashed = readFileSync(join(dir, "passwd"), "utf8").trim().split("\n");
     expect(hashed.map((line) => line.slice(0, line.indexOf(":"))).sort()).toEqual(Object.keys(after).sort());
+  });
+
+  it("make-passwd.sh creates its folder private (700) and an acl with a section per node, none for the operator", () => {
+    const dir = join(work, "fresh", "fleet-secrets");
+    execFileSync(join(DOCS_DIR, "make-passwd.sh"), ["--nodes", "2", "--operator", "operator", "--out", dir]);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(work, "fresh")).mode & 0o077).toBe(0);
+    const acl = readFileSync(join(dir, "acl"), "utf8");
+    expect(acl.startsWith(readFileSync(join(DOCS_DIR, "acl"), "utf8"))).toBe(true);
+    const sections = acl.split("\n").filter((line) => /^(user|topic|pattern) /.test(line));
+    expect(sections.filter((line) => line.startsWith("user "))).toEqual(["user operator", "user node-0001", "user node-0002"]);
+    expect(acl).toContain("\nuser node-0001\ntopic read espfleet/config_change\n");
+    // Every pattern names the client (%u): mosquitto warns at each start about one that does not.
+    expect(sections.filter((line) => line.startsWith("pattern ") && !line.includes("%u"))).toEqual([]);
+    // Adding a node writes the acl again with it.
+    execFileSync(join(DOCS_DIR, "make-passwd.sh"), ["--ids", "node-0003", "--out", dir]);
+    expect(readFileSync(join(dir, "acl"), "utf8")).toContain("\nuser node-0003\ntopic read espfleet/config_change\n");
+  });
+
+  it("starts the shipped conf and acl without a warning or an error", async () => {
+    await until(() => /mosquitto version [\d.]+ running/.test(broker.messages()), 10_000, "the broker's start in its log");
+    // What it said while starting (later lines are clients, such as the start-up probe's bare TCP connect to the TLS port).
+    const said = broker.messages();
+    const starting = said.slice(0, said.search(/mosquitto version [\d.]+ running/));
+    expect(starting).toMatch(/Config loaded from/);
+    expect(starting).not.toMatch(/Warning|Error/);
   });
 
   it("refuses anonymous clients and wrong passwords, on both listeners", async () => {
@@ -223,6 +257,148 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
     }
   });
 
+  it("a node speaks only for itself: node-0001's login with client id node-0002 does not disconnect node-0002 (no offline will)", { timeout: 30_000 }, async () => {
+    const tls = { ca: readFileSync(ca.cert) };
+    const statusTopic = `${PREFIX}/status/node-0002`;
+    const operator = await raw(plainUrl(), { clientId: "takeover-operator", ...login("operator") });
+    const statuses: string[] = [];
+    // Statuses published from now on (retained ones of earlier tests' nodes aside).
+    operator.on("message", (topic, payload, packet) => packet.retain || statuses.push(`${topic} ${payload.toString()}`));
+    await operator.subscribeAsync(`${PREFIX}/status/+`, { qos: 1 });
+    // The real node-0002 as NodeMCU connects: its id as client id and user name, an offline last will, over TLS.
+    const node2 = await raw(tlsUrl(), {
+      ...tls,
+      clientId: "node-0002",
+      ...login("node-0002"),
+      will: { topic: statusTopic, payload: Buffer.from(JSON.stringify({ id: "node-0002", state: "offline" })), qos: 1, retain: false },
+    });
+    let node2Closed = false;
+    node2.on("close", () => (node2Closed = true));
+    const intruders: MqttClient[] = [];
+    try {
+      // node-0001's password (read from its flash, say) and node-0002's client id.
+      intruders.push(await raw(tlsUrl(), { ...tls, clientId: "node-0002", ...login("node-0001") }));
+      // Again with a clean session off and MQTT 5, the ways a takeover keeps or drops the old session.
+      intruders.push(await raw(tlsUrl(), { ...tls, clientId: "node-0002", clean: false, ...login("node-0001") }));
+      intruders.push(await raw(tlsUrl(), { ...tls, clientId: "node-0002", protocolVersion: 5, ...login("node-0001") }));
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(node2Closed).toBe(false);
+      expect(node2.connected).toBe(true);
+      expect(statuses.filter((m) => m.includes("offline"))).toEqual([]);
+      // The broker knows each of them as node-0001, the user name, whatever id it sent.
+      await until(() => (broker.log().match(/ as node-0001 \(/g) ?? []).length >= 3, 10_000, "the intruders logged as node-0001");
+      // Its session is up: it still publishes, and the operator gets it.
+      await node2.publishAsync(statusTopic, JSON.stringify({ id: "node-0002", state: "online", marker: "still-up" }), { qos: 1 });
+      await until(() => statuses.some((m) => m.includes("still-up")), 10_000, "node-0002's status after the attempts");
+      expect(broker.log()).not.toMatch(/Client node-0002 already connected, closing old connection/);
+    } finally {
+      await Promise.all([...intruders, node2, operator].map((c) => c.endAsync(true)));
+    }
+  });
+
+  it("operator tools: on the loopback port several connect side by side with their own ids (one with none, as mosquitto_sub); on TLS the id is the user name", { timeout: 30_000 }, async () => {
+    // espfleet watch and config each send an id of their own (espfleet-watch-..., espfleet-config-<pid>); mosquitto_sub without -i sends none.
+    const tools = await Promise.all([
+      raw(plainUrl(), { clientId: "espfleet-watch-1", ...login("operator") }),
+      raw(plainUrl(), { clientId: "espfleet-config-1", ...login("operator") }),
+      raw(plainUrl(), { clientId: "", clean: true, ...login("operator") }),
+    ]);
+    const closed = tools.map(() => false);
+    tools.forEach((c, i) => c.on("close", () => (closed[i] = true)));
+    // Over TLS one login is one session: the second connection as operator replaces the first (README).
+    const tls = { ca: readFileSync(ca.cert) };
+    const remoteWatch = await raw(tlsUrl(), { ...tls, clientId: "espfleet-watch-2", ...login("operator") });
+    let remoteWatchClosed = false;
+    remoteWatch.on("close", () => (remoteWatchClosed = true));
+    const remoteSub = await raw(tlsUrl(), { ...tls, clientId: "", clean: true, ...login("operator") });
+    try {
+      await until(() => remoteWatchClosed, 10_000, "the first TLS operator session replaced by the second");
+      await new Promise((r) => setTimeout(r, 500));
+      expect(closed).toEqual([false, false, false]);
+      expect(remoteSub.connected).toBe(true);
+    } finally {
+      await Promise.all([...tools, remoteWatch, remoteSub].map((c) => c.endAsync(true)));
+    }
+  });
+
+  it("run-local.sh, the documented local run, starts the shipped conf as the user who runs it (no pid file, no warning)", { timeout: 60_000 }, async () => {
+    /** Runs run-local.sh on `dir` (as `asUser` through runuser when given) until both ports answer and an operator logs in. */
+    const runLocal = async (dir: string, asUser?: string): Promise<string> => {
+      const port = await freePort();
+      const tlsPort = await freePort();
+      const script = join(DOCS_DIR, "run-local.sh");
+      const args = [dir, "--port", String(port), "--tls-port", String(tlsPort)];
+      const child = asUser === undefined ? spawn(script, args) : spawn("runuser", ["-u", asUser, "--", script, ...args]);
+      let said = "";
+      child.stdout.on("data", (d: Buffer) => (said += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (said += d.toString()));
+      try {
+        const deadline = Date.now() + 15_000;
+        while (!((await canConnect(port)) && (await canConnect(tlsPort)))) {
+          if (child.exitCode !== null || Date.now() > deadline) {
+            throw new Error(`run-local.sh did not listen on ${port}/${tlsPort} (exit ${child.exitCode}): ${said}`);
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const client = await raw(`mqtt://127.0.0.1:${port}`, { clientId: "", ...login("operator") });
+        await client.endAsync();
+        const overTls = await raw(`mqtts://127.0.0.1:${tlsPort}`, { ca: readFileSync(ca.cert), clientId: "x", ...login("node-0001") });
+        await overTls.endAsync();
+      } finally {
+        if (child.exitCode === null) {
+          await new Promise<void>((resolve) => {
+            child.once("exit", () => resolve());
+            child.kill("SIGTERM");
+          });
+        }
+      }
+      return said;
+    };
+    const dir = join(work, "local");
+    mkdirSync(dir, { mode: 0o700 });
+    for (const [from, to] of [
+      [join(work, "passwd"), "passwd"],
+      [join(work, "acl"), "acl"],
+      [ca.cert, "ca.crt"],
+      [serverCert.cert, "server.crt"],
+      [serverCert.key, "server.key"],
+    ] as const) {
+      copyFileSync(from, join(dir, to));
+    }
+    const said = await runLocal(dir);
+    expect(said).toMatch(/mosquitto version [\d.]+ running/);
+    /** What mosquitto said, less the TLS errors of the probes above (a bare TCP connect to the TLS port). */
+    const startup = (text: string): string =>
+      text
+        .split("\n")
+        .filter((line) => !line.includes("OpenSSL Error"))
+        .join("\n");
+    expect(startup(said)).not.toMatch(/pid file|Warning: ACL|Error/);
+    const settings = readFileSync(join(dir, "mosquitto.local.conf"), "utf8").split("\n").filter((line) => !line.startsWith("#"));
+    expect(settings.filter((line) => /\/etc\/|\/var\/|\/run\//.test(line))).toEqual([]);
+
+    // As a user who is not root, the case that used to stop at "Unable to write pid file".
+    const canSwitch = process.getuid?.() === 0 && spawnSync("runuser", ["-u", "nobody", "--", "test", "-r", join(DOCS_DIR, "run-local.sh")]).status === 0;
+    if (canSwitch) {
+      const parent = mkdtempSync(join(tmpdir(), "espfleet-local-nobody-"));
+      try {
+        chmodSync(parent, 0o755);
+        const nobodyDir = join(parent, "fleet");
+        mkdirSync(nobodyDir, { mode: 0o700 });
+        for (const name of ["passwd", "acl", "ca.crt", "server.crt", "server.key"]) {
+          copyFileSync(join(dir, name), join(nobodyDir, name));
+          chownSync(join(nobodyDir, name), 65534, 65534);
+        }
+        chownSync(nobodyDir, 65534, 65534);
+        const saidAsNobody = await runLocal(nobodyDir, "nobody");
+        expect(saidAsNobody).toMatch(/mosquitto version [\d.]+ running/);
+        expect(startup(saidAsNobody)).not.toMatch(/pid file|Warning|Error/);
+      } finally {
+        rmSync(parent, { recursive: true, force: true });
+      }
+    }
+  });
+
   it("connects over TLS with the broker's CA, and says clearly why it cannot otherwise", async () => {
     const operator = { username: "operator", password: passwords.operator };
     const connectWith = (flags: Parameters<typeof brokerFromFlags>[0]): Promise<string> => failureOf(connectClient(brokerFromFlags({ ...operator, ...flags }, {}), `tls-${Math.random().toString(36).slice(2, 10)}`));
@@ -266,7 +442,8 @@ describe("a broker secured with docs/mosquitto (ACL, per-node passwords, TLS)", 
     const fleetKeyFile = join(work, "fleet.key");
     writeFileSync(fleetKeyFile, fleetKey + "\n", { mode: 0o600 });
     const run = CliRun.start(["run", ...tls, "--topic-data", TOPIC_DATA, "--user", "node-{id}", "--credentials", credentials, "--fleet-key-file", fleetKeyFile, "--nodes", "3", "--interval", "500ms", "--state-dir", stateDir, "--fresh", "--verbose", "--log-level", "info", "--connect-rate", "100/s"]);
-    const watch = CliRun.start(["watch", ...tls, "--topic-data", TOPIC_DATA, "--username", "operator", "--credentials", credentials, "--lines", "--duration", "45s"]);
+    // On the broker host's loopback port, where config (over mqtts) does not replace its session: on the TLS port a client's id is its user name.
+    const watch = CliRun.start(["watch", "--broker", plainUrl(), "--prefix", PREFIX, "--topic-data", TOPIC_DATA, "--username", "operator", "--credentials", credentials, "--lines", "--duration", "45s"]);
     let results: { code: number | null; out: string }[];
     try {
       await until(() => /node-0001 info: mqtt connected/.test(run.out) && /node-0003 info: mqtt connected/.test(run.out), 40_000, "the run's nodes connected");

@@ -1,9 +1,10 @@
 /**
  * mosquitto started with the repository's own docs/mosquitto/mosquitto.conf
- * and acl, so tests check the configuration operators install. Only paths
- * and ports are rewritten in a temp copy (every rewrite must hit, so a
- * reshaped conf fails loudly here instead of silently testing less), plus the
- * documented `require_certificate` switch when a test asks for it.
+ * and the acl make-passwd.sh writes from docs/mosquitto/acl, so tests check
+ * the configuration operators install. Only paths and ports are rewritten in
+ * a temp copy (every rewrite must hit, so a reshaped conf fails loudly here
+ * instead of silently testing less), plus the documented
+ * `require_certificate` switch when a test asks for it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +20,8 @@ export interface DocsMosquittoFiles {
   key: string;
   /** Hashed password file (make-passwd.sh's passwd). */
   passwd: string;
+  /** The acl make-passwd.sh wrote beside it (docs/mosquitto/acl plus a section per node). */
+  acl: string;
 }
 
 export interface DocsMosquittoOptions extends DocsMosquittoFiles {
@@ -57,7 +60,7 @@ export class DocsMosquitto {
     const passwd = join(dir, "passwd");
     const acl = join(dir, "acl");
     copyFileSync(options.passwd, passwd);
-    copyFileSync(join(DOCS_DIR, "acl"), acl);
+    copyFileSync(options.acl, acl);
     chmodSync(passwd, 0o644);
     chmodSync(acl, 0o644);
     const plainPort = await freePort();
@@ -71,7 +74,6 @@ export class DocsMosquitto {
     conf = rewrite(conf, "/etc/mosquitto/certs/server.crt", options.cert);
     conf = rewrite(conf, "/etc/mosquitto/certs/server.key", options.key);
     conf = rewrite(conf, "/var/lib/mosquitto/", dir + "/");
-    conf = rewrite(conf, "/run/mosquitto/mosquitto.pid", join(dir, "mosquitto.pid"));
     conf = rewrite(conf, "/var/log/mosquitto/mosquitto.log", join(dir, "mosquitto.log"));
     if (options.requireCertificate === true) {
       conf = rewrite(conf, /^require_certificate false$/m, "require_certificate true");
@@ -89,6 +91,11 @@ export class DocsMosquitto {
       await new Promise((r) => setTimeout(r, 50));
     }
     return broker;
+  }
+
+  /** All the broker said: its standard output and error, then its log file. */
+  messages(): string {
+    return this.output + this.log();
   }
 
   /** The broker's log file (for failure messages). */

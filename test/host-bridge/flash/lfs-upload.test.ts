@@ -88,7 +88,8 @@ function sentAt(board: ScriptedLfsBoard, prefix: string): number {
   return board.lines.findIndex((l) => l.startsWith(prefix));
 }
 
-const UPLOAD_START = '__uf=file.open("espfleet.upload.tmp","w")';
+/** The first line of the upload proper: the first file opened under its staged name. */
+const UPLOAD_START = '__uf=file.open("espfleet.up.1","w")';
 
 describe("espfleet flash and LFS (scripted board)", () => {
   it("a board with a 128 KB LFS: reports it, uploads lfs.img before init.lua, and checks node.LFS.list() after the two restarts", async () => {
@@ -102,9 +103,8 @@ describe("espfleet flash and LFS (scripted board)", () => {
     // boot after node.restart() and after the reload
     expect(board.restarts).toBe(2);
     expect(log.some((l) => l.includes("LFS: 128 KB partition at 0x0a0000, holds app, cfg"))).toBe(true);
-    // lfs.img went up before init.lua (a cut upload never leaves a new init.lua without its image)
-    const renames = board.lines.filter((l) => l.includes("ESPFLEET_RENAMED")).map((l) => /file\.rename\("[^"]+","([^"]+)"\)/.exec(l)?.[1]);
-    expect(renames).toEqual(["app.lc", "cfg.lc", "config.json", "lfs.img", "init.lua"]);
+    // One switch put every file in place, lfs.img before init.lua (init.lua last: the old one boots until the switch is done)
+    expect(board.repl.switches).toEqual([["app.lc", "cfg.lc", "config.json", "lfs.img", "init.lua"]]);
   });
 
   it("no LFS partition and --yes: node.setpartitiontable with a 128 KB LFS where SPIFFS began, then every file uploaded, then the app from LFS", async () => {

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { VirtualDeviceOptions } from "../../../device/options";
 import { openSerialPort, SerialPortError } from "../../../host-bridge/serial/open-port";
 import { NodeMcuRepl } from "../../../host-bridge/uploader/repl";
-import { TEMP_NAME } from "../../../host-bridge/uploader/upload-lua";
+import { RESERVED_PREFIX, stagedName } from "../../../host-bridge/uploader/upload-lua";
 import { FileSystemFullError, Uploader } from "../../../host-bridge/uploader/uploader";
 import { VirtualBoard } from "./support/virtual-board";
 
@@ -46,15 +46,15 @@ describe("board files over a pty", () => {
     expect(board.file("app.lua").toString()).toBe("print('old')\n");
   });
 
-  it("a write the flash refuses mid-file gives FileSystemFullError and removes the temp file", { timeout: 60_000 }, async () => {
-    // A device-side hook: the fifth write to the temp file is refused, as on a full SPIFFS.
+  it("a write the flash refuses mid-file gives FileSystemFullError and removes the staged file", { timeout: 60_000 }, async () => {
+    // A device-side hook: the fifth write to the staged file is refused, as on a full SPIFFS.
     const refusingInit =
-      `local open=file.open file.open=function(n,m) local f=open(n,m) if f and n=="${TEMP_NAME}" then ` +
+      `local open=file.open file.open=function(n,m) local f=open(n,m) if f and n=="${stagedName(1)}" then ` +
       `local w,c=f.write,0 f.write=function(self,s) c=c+1 if c>=5 then return nil end return w(self,s) end end return f end`;
     const { board, uploader } = await connected({}, { "app.lua": "print('old')\n", "init.lua": refusingInit });
     await expect(uploader.upload([{ name: "app.lua", data: randomBytes(5000) }])).rejects.toBeInstanceOf(FileSystemFullError);
     expect(board.file("app.lua").toString()).toBe("print('old')\n");
-    expect(existsSync(join(board.fsDir, TEMP_NAME))).toBe(false);
+    expect(readdirSync(board.fsDir).filter((n) => n.startsWith(RESERVED_PREFIX))).toEqual([]);
   });
 
   it("lists, removes, formats; fsinfo adds up", { timeout: 60_000 }, async () => {

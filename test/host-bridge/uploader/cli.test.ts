@@ -2,7 +2,7 @@
  * `espfleet upload | fsinfo | remove | mkfs | reset` in process against a
  * virtual ESP8266 on a pty: what they print, what lands, exit codes.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -100,5 +100,37 @@ describe("espfleet file commands", () => {
     expect(err).toMatch(/^espfleet fsinfo: no such port .*plug the board in.*\n$/);
     expect(await espfleet("upload", "--port", board.link, "/nonexistent/app.lua")).toBe(1);
     expect(err).toMatch(/\/nonexistent\/app\.lua does not exist/);
+  });
+});
+
+describe("an upload cut during its switch", () => {
+  it("the next command (fsinfo) completes the switch, says so, and leaves no temporary file", { timeout: 60_000 }, async () => {
+    const cut = await VirtualBoard.start({}, { "app.lua": "-- old app\n", "init.lua": "-- old init\n" });
+    try {
+      const dir = join(cut.fsDir, "..", "new");
+      mkdirSync(dir);
+      writeFileSync(join(dir, "app.lua"), "-- new app\n");
+      writeFileSync(join(dir, "init.lua"), "-- new init\n");
+      // The power goes right after the first file was renamed in: app.lua new, init.lua old.
+      let off = false;
+      cut.flash.beforeOp = (op) => {
+        const allowed = !off;
+        off ||= op.kind === "rename" && op.name.endsWith("-> app.lua");
+        return allowed;
+      };
+      expect(await espfleet("upload", "--port", cut.link, join(dir, "app.lua"), join(dir, "init.lua"))).toBe(0);
+      cut.flash.beforeOp = undefined;
+      cut.powerCycle();
+      expect([cut.file("app.lua").toString(), cut.file("init.lua").toString()]).toEqual(["-- new app\n", "-- old init\n"]);
+      expect(readdirSync(cut.fsDir)).toContain("espfleet.up.switch");
+
+      expect(await espfleet("fsinfo", "--port", cut.link)).toBe(0);
+      expect(err).toMatch(/espfleet fsinfo: completed an earlier upload that was cut while its 2 files were being switched in/);
+      expect([cut.file("app.lua").toString(), cut.file("init.lua").toString()]).toEqual(["-- new app\n", "-- new init\n"]);
+      expect(readdirSync(cut.fsDir).filter((n) => n.startsWith("espfleet.up"))).toEqual([]);
+      expect(out).not.toMatch(/espfleet\.up/);
+    } finally {
+      await cut.stop();
+    }
   });
 });

@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { SerialPortMock, type SerialPort } from "serialport";
+import { COMMIT_LINE, RECOVER_LINE, RECOVERED, RESERVED_PREFIX, stagedName, SWITCH_LIST_NAME, SWITCH_NAME } from "../../../../host-bridge/uploader/upload-lua";
 
 // serialport's own MockBinding (the CommonJS instance its SerialPortMock opens ports with).
 const MockBinding = SerialPortMock.binding;
@@ -41,6 +42,8 @@ export class ScriptedRepl {
   silent = false;
   /** Largest number of received bytes waiting to be read, seen so far. */
   maxQueuedBytes = 0;
+  /** The names each committed switch put in place, in its order. */
+  readonly switches: string[][] = [];
 
   private queue = "";
   private busy = false;
@@ -138,8 +141,22 @@ export class ScriptedRepl {
     if (line === "print(1+1)") {
       return "2";
     }
-    if (line.startsWith("file.remove(") && line.includes("ESPFLEET_HAS")) {
+    if (line.startsWith('print("ESPFLEET_HAS"')) {
       return `ESPFLEET_HAS\t${this.opts.encoder}\t${this.opts.crypto}`;
+    }
+    if (line === RECOVER_LINE || line.endsWith(` ${RECOVER_LINE}`)) {
+      return `${RECOVERED}\t${this.recover()}`;
+    }
+    if (line === COMMIT_LINE) {
+      const list = this.files.get(SWITCH_LIST_NAME);
+      if (list === undefined || this.files.has(SWITCH_NAME)) {
+        return `${RECOVERED}\t-2`;
+      }
+      this.files.delete(SWITCH_LIST_NAME);
+      this.files.set(SWITCH_NAME, list);
+      /** Each switched file's name, in switch order. */
+      this.switches.push(list.toString().split("\n").filter((n) => n !== ""));
+      return `${RECOVERED}\t${this.recover()}`;
     }
     if (line.startsWith("__ud=") || line.startsWith("function __")) {
       return "";
@@ -163,15 +180,32 @@ export class ScriptedRepl {
       const data = this.files.get(m[1] as string) ?? Buffer.alloc(0);
       return `ESPFLEET_VERIFY\t${data.length}\t${this.opts.crypto ? "F" : "-"}\t${this.opts.crypto ? createHash("sha256").update(data).digest("hex") : "-"}`;
     }
-    if ((m = /^file\.remove\("([^"]+)"\) print\("ESPFLEET_RENAMED",file\.rename\("([^"]+)","([^"]+)"\)\)$/.exec(line))) {
-      this.files.set(m[3] as string, this.files.get(m[2] as string) as Buffer);
-      this.files.delete(m[2] as string);
-      return "ESPFLEET_RENAMED\ttrue";
-    }
-    if (line.startsWith("if __uf then")) {
-      return "";
-    }
+
     return `Lua error: stdin:1: the scripted REPL does not know ${JSON.stringify(line.slice(0, 40))}`;
+  }
+
+  /** __ur on the board: finish a committed switch, then drop every staged file; how many files it switched. */
+  private recover(): number {
+    const list = this.files.get(SWITCH_NAME);
+    let switched = 0;
+    if (list !== undefined) {
+      const targets = list.toString().split("\n").filter((n) => n !== "");
+      targets.forEach((target, i) => {
+        const staged = this.files.get(stagedName(i + 1));
+        if (staged !== undefined) {
+          this.files.set(target, staged);
+          this.files.delete(stagedName(i + 1));
+        }
+      });
+      this.files.delete(SWITCH_NAME);
+      switched = targets.length;
+    }
+    for (const name of [...this.files.keys()]) {
+      if (name.startsWith(RESERVED_PREFIX)) {
+        this.files.delete(name);
+      }
+    }
+    return switched;
   }
 
   async close(): Promise<void> {
