@@ -77,8 +77,15 @@ export async function runDevice(opts: DeviceCliOptions): Promise<void> {
       device.stop();
       void pty.close().then(resolveRun);
     };
-    process.once("SIGINT", () => stop("Ctrl-C"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    // One exit rule (issue 12): 130 after Ctrl-C, 143 after SIGTERM.
+    process.once("SIGINT", () => {
+      process.exitCode = 130;
+      stop("Ctrl-C");
+    });
+    process.once("SIGTERM", () => {
+      process.exitCode = 143;
+      stop("SIGTERM");
+    });
     process.on("SIGHUP", () => {
       log("SIGHUP: reset");
       device.reset();

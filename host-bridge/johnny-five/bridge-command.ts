@@ -104,11 +104,12 @@ export async function bridgeCommand(flags: BridgeFlags, out: NodeJS.WritableStre
   if (unwired.length > 0) {
     out.write(`${nodeId}: note: the stored config enables ${unwired.join(", ")}, which no --sensor wires; those reads fail until a config_change or --fresh\n`);
   }
-  await untilStopped(flags.duration);
+  const signal = await untilStopped(flags.duration);
   out.write(`${nodeId}: stopping (retained "offline")\n`);
   await node.stop();
   await keeper.close();
-  return 0;
+  // One exit rule (issue 12): 130 after Ctrl-C, 143 after SIGTERM, 0 when --duration ran out.
+  return signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : 0;
 }
 
 /** The bridge joins a fleet's broker; it starts none, so the advice is to start one. */
@@ -124,16 +125,19 @@ async function probeBridgeBroker(broker: BrokerTarget): Promise<void> {
   }
 }
 
-function untilStopped(durationMs: number | undefined): Promise<void> {
+/** Resolves with the signal that stopped the bridge, or undefined when --duration ran out. */
+function untilStopped(durationMs: number | undefined): Promise<NodeJS.Signals | undefined> {
   return new Promise((resolveStop) => {
-    const stop = (): void => {
-      process.removeListener("SIGINT", stop);
-      process.removeListener("SIGTERM", stop);
+    const onInt = (): void => stop("SIGINT");
+    const onTerm = (): void => stop("SIGTERM");
+    const stop = (signal: NodeJS.Signals | undefined): void => {
+      process.removeListener("SIGINT", onInt);
+      process.removeListener("SIGTERM", onTerm);
       clearTimeout(timer);
-      resolveStop();
+      resolveStop(signal);
     };
-    const timer = durationMs !== undefined ? setTimeout(stop, durationMs) : undefined;
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    const timer = durationMs !== undefined ? setTimeout(() => stop(undefined), durationMs) : undefined;
+    process.once("SIGINT", onInt);
+    process.once("SIGTERM", onTerm);
   });
 }

@@ -62,7 +62,8 @@ export async function monitorCommand(flags: MonitorFlags): Promise<number> {
       note(`${flags.port} went away (board unplugged, or the virtual device stopped); plug it in and run the command again`);
       return 1;
     }
-    return 0;
+    // One exit rule (issue 12): Ctrl-C ends every command with 130.
+    return result.reason === "interrupted" ? 130 : 0;
   } finally {
     await closePort(port);
   }

@@ -52,7 +52,7 @@ describe("espfleet device (the CLI entry)", () => {
     }
     expect(cli.output()).toMatch(/virtual ESP8266 on .*ttyESP0/);
     cli.child.kill("SIGINT");
-    expect(await cli.exited).toBe(0);
+    expect(await cli.exited).toBe(130);  // Ctrl-C: 130, as every command (issue 12)
     expect(existsSync(link)).toBe(false);
   }, 30_000);
 
@@ -85,6 +85,6 @@ describe("espfleet device (the CLI entry)", () => {
       port.close();
     }
     cli.child.kill("SIGINT");
-    expect(await cli.exited).toBe(0);
+    expect(await cli.exited).toBe(130);  // Ctrl-C: 130, as every command (issue 12)
   }, 30_000);
 });

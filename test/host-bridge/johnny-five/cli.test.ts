@@ -64,7 +64,7 @@ describe("espfleet bridge", () => {
     expect(after.body.temperature).toBeUndefined();
 
     run.child.kill("SIGINT");
-    expect(await run.exited).toBe(0);
+    expect(await run.exited).toBe(130);  // Ctrl-C: 130, as every command (issue 12)
     const offline = await waitFor(() => observer.statuses.find((s) => s.body.id === id && s.body.state === "offline"), WAIT_MS, "the retained offline status");
     expect(offline.topic).toBe(`status/${id}`);
   }, TEST_MS);
