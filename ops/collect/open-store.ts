@@ -79,21 +79,29 @@ export async function openForCollect(db: string, log: (line: string) => void): P
         : `the database in ${db} stayed open in another espfleet (pid ${lock.holder.pid}) for ${LOCK_WAIT_MS / 1000} s; try again when it is done`,
     );
   }
+  const { store, close } = await openLockedPglite(db, folder, lock.release, log);
+  return { store, folder, close };
+}
+
+/** The embedded store in `folder`, whose lock this process holds: released when the store closes, or when it cannot be opened. */
+async function openLockedPglite(
+  db: string,
+  folder: DbFolder,
+  release: () => void,
+  log: (line: string) => void,
+): Promise<{ store: Awaited<ReturnType<typeof openPgliteStore>>; close: () => Promise<void> }> {
   try {
     const store = await openPgliteStore({ dataDir: folder.pgdata, description: `PGlite in ${db}`, progress: log });
-    return {
-      store,
-      folder,
-      close: async () => {
-        try {
-          await store.close();
-        } finally {
-          lock.release();
-        }
-      },
+    const close = async (): Promise<void> => {
+      try {
+        await store.close();
+      } finally {
+        release();
+      }
     };
+    return { store, close };
   } catch (error) {
-    lock.release();
+    release();
     throw explainOpenError(db, error as Error);
   }
 }
@@ -123,21 +131,6 @@ export async function openForQuery(db: string, log: (line: string) => void): Pro
     }
     throw new CliError(`the database in ${db} stayed open in another espfleet (pid ${lock.holder.pid}) for ${LOCK_WAIT_MS / 1000} s; try again when it is done`);
   }
-  try {
-    const store = await openPgliteStore({ dataDir: folder.pgdata, description: `PGlite in ${db}`, progress: log });
-    return {
-      source: store,
-      via: store.description,
-      close: async () => {
-        try {
-          await store.close();
-        } finally {
-          lock.release();
-        }
-      },
-    };
-  } catch (error) {
-    lock.release();
-    throw explainOpenError(db, error as Error);
-  }
+  const { store, close } = await openLockedPglite(db, folder, lock.release, log);
+  return { source: store, via: store.description, close };
 }
