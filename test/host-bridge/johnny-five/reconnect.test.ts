@@ -51,7 +51,7 @@ describe("espfleet bridge and a board that goes away", () => {
     await waitFor(() => observer.events.find((e) => e.body.code === "sensor_recovered"), WAIT_MS, "a sensor_recovered event");
 
     run.child.kill("SIGINT");
-    expect(await run.exited).toBe(0);
+    expect(await run.exited).toBe(130); // Ctrl-C: 130, as every command (issue 12)
   }, TEST_MS);
 
   it("takes a board that went silent (hung sketch) as gone, reopens the port, and reads it again after a reset", async () => {
@@ -75,6 +75,6 @@ describe("espfleet bridge and a board that goes away", () => {
     expect(run.stderr).toContain("the board is back");
 
     run.child.kill("SIGINT");
-    expect(await run.exited).toBe(0);
+    expect(await run.exited).toBe(130); // Ctrl-C: 130, as every command (issue 12)
   }, TEST_MS);
 });
