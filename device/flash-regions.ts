@@ -13,7 +13,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { dumpChunk, LfsFormatError, readLfsImage } from "../firmware/lfs";
+import { LfsFormatError, moduleChunks, readLfsImage } from "../firmware/lfs";
 import { FLASH_REGIONS_FOLDER } from "./fs-dir";
 
 /** End of the firmware's code in flash (node_setpartitiontable puts a new LFS here). */
@@ -29,7 +29,7 @@ export interface PartitionTable {
 
 /** What the LFS region holds at boot: module name -> a standard Lua 5.1 chunk of its main function. */
 export interface LfsContents {
-  modules: Map<string, Buffer>;
+  modules: Map<string, Uint8Array>;
   /** Bytes of the image in the region (node.info("lfs").lfs_used). */
   usedBytes: number;
 }
@@ -118,11 +118,7 @@ export class FlashRegions {
     }
     try {
       const decoded = readLfsImage(image, { partitionBytes: this.table.lfs_size });
-      const modules = new Map<string, Buffer>();
-      for (const module of decoded.modules) {
-        modules.set(module.name, Buffer.from(dumpChunk(module.main)));
-      }
-      return { modules, usedBytes: decoded.header.imageBytes };
+      return { modules: moduleChunks(decoded), usedBytes: decoded.header.imageBytes };
     } catch (error) {
       if (error instanceof LfsFormatError) {
         return undefined;

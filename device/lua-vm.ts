@@ -132,7 +132,7 @@ export class DeviceVm {
    * modules (standard chunks) before the heap baseline, as code in flash;
    * nothing runs until enter(…, "boot").
    */
-  constructor(version: LuaVersion, settings: BootSettings, files: ReadonlyMap<string, Buffer>, lfsModules: ReadonlyMap<string, Buffer> = new Map()) {
+  constructor(version: LuaVersion, settings: BootSettings, files: ReadonlyMap<string, Buffer>, lfsModules: ReadonlyMap<string, Uint8Array> = new Map()) {
     const lua = new WasmLua({ version, print: "discard" });
     this.lua = lua;
     try {

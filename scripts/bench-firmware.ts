@@ -28,7 +28,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { dumpChunk, readLfsImage } from "../firmware/lfs";
+import { moduleChunks, readLfsImage } from "../firmware/lfs";
 import { buildFirmware } from "./build-firmware";
 import { allProtos, parseChunk, stripChunk } from "../firmware/lfs/lua51-chunk";
 import { luaString, WasmLua } from "./lib/wasm-lua";
@@ -120,8 +120,7 @@ function lfsModulesOf(imagePath: string): Map<string, Uint8Array> {
   if (!existsSync(imagePath)) {
     throw new Error(`${imagePath} is missing: npm run build:firmware writes it`);
   }
-  const image = readLfsImage(new Uint8Array(readFileSync(imagePath)));
-  return new Map(image.modules.map((m) => [m.name, dumpChunk(m.main)]));
+  return moduleChunks(readLfsImage(new Uint8Array(readFileSync(imagePath))));
 }
 
 /** Lua run in every state before the baseline: the mock, a seeded file system, the tick driver. */

@@ -23,4 +23,4 @@ export {
 } from "./lua51-chunk";
 export { DEFAULT_LFS_BYTES, LfsBuildError, LfsFormatError, MAX_LOCALS, MAX_MODULES, MAX_UPVALUES, type LfsHeader } from "./lfs-format";
 export { buildLfsImage, layoutLfsImage, writeLfsImage, type LfsBuild, type LfsModuleInput, type WriteLfsOptions } from "./lfs-writer";
-export { decodeLfsRaw, readLfsImage, type LfsImage, type LfsModule, type ReadLfsOptions } from "./lfs-reader";
+export { decodeLfsRaw, moduleChunks, readLfsImage, type LfsImage, type LfsModule, type ReadLfsOptions } from "./lfs-reader";

@@ -13,7 +13,7 @@
  * Malformed input raises LfsFormatError, never another exception or an
  * out-of-range read.
  */
-import { bytesToLatin1, type Constant, type LocalVar, type Proto } from "./lua51-chunk";
+import { bytesToLatin1, dumpChunk, type Constant, type LocalVar, type Proto } from "./lua51-chunk";
 import { BITRK, NUM_OPCODES, OP, OPCODE_NAMES, decode, rkOperands } from "./lua51-opcodes";
 import { luaStringHash } from "./lua-string-hash";
 import { unpackLineInfo } from "./packed-lineinfo";
@@ -104,6 +104,15 @@ const MAX_DEPTH = 200;
  * Decode an LFS image file (gzip, as luac.cross -f writes it and
  * node.LFS.reload reads it).
  */
+/**
+ * Each module of a decoded image as a stock 32-bit Lua 5.1 chunk, by name:
+ * how the virtual device and the heap benchmark run an image (loaded with
+ * loadstring, as the device runs it from flash).
+ */
+export function moduleChunks(image: LfsImage): Map<string, Uint8Array> {
+  return new Map(image.modules.map((m) => [m.name, dumpChunk(m.main)]));
+}
+
 export function readLfsImage(image: Uint8Array, options: ReadLfsOptions = {}): LfsImage {
   const partition = options.partitionBytes ?? DEFAULT_LFS_BYTES;
   // The flash image plus its bitmap (one word per 32): the most a file can sensibly inflate to.
