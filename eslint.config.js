@@ -43,7 +43,7 @@ const luaSubset = {
 };
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "build/", "firmware/dist/", "scratch/", "**/*.lua"] },
+  { ignores: ["node_modules/", "build/", "firmware/dist/", "scratch/", "reports/", ".stryker-tmp/", "**/*.lua"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

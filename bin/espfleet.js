@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npx espfleet run|config|watch|flash|…`: the CLI is TypeScript (simulator/cli.ts), run through tsx.
+// `npx espfleet run|config|watch|flash|…`: the CLI is TypeScript (cli/main.ts), run through tsx.
 //
 // --env-file is Node's own flag since Node 20: Node reads it wherever it
 // stands on the command line, before this file runs (and applies any
@@ -18,4 +18,4 @@ if (envFile !== undefined) {
 
 const { register } = await import("tsx/esm/api");
 register();
-await import("../simulator/cli.ts");
+await import("../cli/main.ts");

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { luaString, type LuaVersion, WasmLua } from "../scripts/lib/wasm-lua";
+import { luaString, type LuaVersion, WasmLua } from "../common/wasm-lua";
 import { encodeField, type EntryResult, parseEntryResult } from "./mailbox";
 
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), "lua");

@@ -2,7 +2,7 @@
  * Options of one virtual device, their units and defaults, and the module
  * list of the emulated NodeMCU build.
  */
-import type { LuaVersion } from "../scripts/lib/wasm-lua";
+import type { LuaVersion } from "../common/wasm-lua";
 import { DeviceError } from "./errors";
 import type { SensorSource } from "./sensors";
 

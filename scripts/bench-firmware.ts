@@ -31,7 +31,7 @@ import { fileURLToPath } from "node:url";
 import { moduleChunks, readLfsImage } from "../firmware/lfs";
 import { buildFirmware } from "./build-firmware";
 import { allProtos, parseChunk, stripChunk } from "../firmware/lfs/lua51-chunk";
-import { luaString, WasmLua } from "./lib/wasm-lua";
+import { luaString, WasmLua } from "../common/wasm-lua";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "firmware", "dist");

@@ -25,8 +25,8 @@
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
-import { newRequestId, sendConfigChange } from "../simulator/config-change";
-import { parseDuration, formatBytes } from "../simulator/units";
+import { newRequestId, sendConfigChange } from "../ops/config/change";
+import { parseDuration, formatBytes } from "../common/units";
 import { Mosquitto } from "../test/e2e/support/mosquitto";
 import type { BenchChildSettings, FromBenchChild } from "./bench/fleet-bench-protocol";
 

@@ -35,7 +35,7 @@ import { defaultConfig } from "../firmware/core/config";
 import { analyseModules, lualibExports } from "./lib/lua-analysis";
 import { nodemcuChunk, parseChunk } from "../firmware/lfs/lua51-chunk";
 import { buildLfsImage, DEFAULT_LFS_BYTES, LfsBuildError, type LfsModuleInput } from "../firmware/lfs";
-import { WasmLua } from "./lib/wasm-lua";
+import { WasmLua } from "../common/wasm-lua";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** Where `npm run build:firmware` writes. */

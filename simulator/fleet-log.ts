@@ -5,7 +5,7 @@
  * per period ("… and 9,999 more like it"). `verbose` prints everything.
  */
 import type { LogLevel } from "../firmware/core/platform";
-import { formatCount } from "./units";
+import { formatCount } from "../common/units";
 
 const LEVEL_ORDER: Record<LogLevel, number> = { info: 0, warn: 1, error: 2 };
 const SUMMARY_PERIOD_MS = 5000;

@@ -5,9 +5,9 @@
  * whole fleet before any node starts, so a missing password is one clear
  * error rather than thousands of refused logins.
  */
-import { type BrokerTarget, loginFor } from "./broker-target";
-import { CliError } from "./cli-error";
-import { readCredentialsFile } from "./credentials";
+import { type BrokerTarget, loginFor } from "../broker/target";
+import { CliError } from "../common/errors";
+import { readCredentialsFile } from "../broker/credentials";
 import { nodeId } from "./node-ids";
 
 export interface FleetLoginFlags {

@@ -7,10 +7,10 @@
  */
 import { join } from "node:path";
 import { SensorNode } from "../firmware/core/node";
-import { DEFAULT_TOPIC_DATA, operatorTopics } from "./config-change";
+import { DEFAULT_TOPIC_DATA, operatorTopics } from "../broker/topics";
 import type { LogLevel } from "../firmware/core/platform";
-import { type BrokerTarget, loginFor } from "./broker-target";
-import { redact } from "./credentials";
+import { type BrokerTarget, loginFor } from "../broker/target";
+import { maskSecrets } from "../common/secrets";
 import { bufferState } from "./core-probe";
 import { FleetCounters, type FleetSnapshot } from "./fleet-counters";
 import { nodeId } from "./node-ids";
@@ -213,7 +213,7 @@ export class Fleet {
     const log = this.options.log;
     if (log !== undefined) {
       const broker = this.options.broker;
-      log(id, level, redact(text, [loginFor(broker, id).password, broker.password]));
+      log(id, level, maskSecrets(text, [loginFor(broker, id).password, broker.password]));
     }
   }
 }

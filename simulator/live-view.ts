@@ -6,7 +6,7 @@
  */
 import cliProgress from "cli-progress";
 import type { FleetSnapshot } from "./fleet-counters";
-import { formatCount } from "./units";
+import { formatCount } from "../common/units";
 
 /** Non-interactive output prints a summary this often. */
 const PLAIN_EVERY_MS = 5000;

@@ -7,8 +7,8 @@
  * a restart of the simulator the way it survives a reboot of a device.
  */
 import { CONFIG_FILE, checkValue, defaultConfig, findSpec, type NodeConfig, runtimeView } from "../firmware/core/config";
-import { type BrokerTarget, loginFor } from "./broker-target";
-import { CliError } from "./cli-error";
+import { type BrokerTarget, loginFor } from "../broker/target";
+import { CliError } from "../common/errors";
 import type { NodeFiles } from "./node-storage";
 
 export interface FleetNodeSettings {

@@ -5,7 +5,7 @@
  * A shard K/N owns a contiguous slice, so N processes or hosts started with
  * 1/N … N/N run every node of the fleet exactly once.
  */
-import type { Parsed } from "./units";
+import type { Parsed } from "../common/units";
 
 export function nodeId(n: number): string {
   return "node-" + String(n).padStart(4, "0");

@@ -17,7 +17,7 @@ import { createHmac } from "node:crypto";
 import * as cfg from "../firmware/core/cold";
 import type { CfgModule, LogLevel, MqttEvents, MqttSession, Platform, SensorRead, Timer } from "../firmware/core/platform";
 import type { FleetCounters } from "./fleet-counters";
-import { topicMatches } from "./config-change";
+import { topicMatches } from "../broker/topics";
 import { MqttLink, type LinkTls } from "./mqtt-link";
 import type { NodeFiles } from "./node-storage";
 import { type CallbackRunner, NodeTimer } from "./node-timer";

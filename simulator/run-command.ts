@@ -9,17 +9,18 @@
  * anything starts: options, --state-dir, files), 130 on Ctrl-C (SIGINT),
  * 143 on SIGTERM.
  */
-import { loadFleetKey } from "./config-signing";
+import { loadFleetKey } from "../common/fleet-key";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type { LogLevel } from "../firmware/core/platform";
 import { defaultConfig, type NodeConfig } from "../firmware/core/config";
 import { topicsFor } from "../firmware/core/topics";
-import { type BrokerTarget, loginFor, parseBrokerTarget, probeBroker, secretsOf } from "./broker-target";
-import { CliError } from "./cli-error";
-import { operatorTopics } from "./config-change";
-import { credentialsFileWarning, redact } from "./credentials";
-import { startEmbeddedBroker, type EmbeddedBroker } from "./embedded-broker";
+import { type BrokerTarget, loginFor, parseBrokerTarget, probeBroker, secretsOf } from "../broker/target";
+import { CliError } from "../common/errors";
+import { operatorTopics } from "../broker/topics";
+import { credentialsFileWarning } from "../broker/credentials";
+import { maskSecrets } from "../common/secrets";
+import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded";
 import { Fleet, type FleetOptions } from "./fleet";
 import type { FleetSnapshot } from "./fleet-counters";
 import { FleetLog } from "./fleet-log";
@@ -27,12 +28,12 @@ import { applyFleetLogins } from "./fleet-logins";
 import { LiveView } from "./live-view";
 import { LUA_ENGINE_HEAP_KB, LuaFleet } from "./lua-engine";
 import { checkFleetSettings } from "./node-config-seed";
-import { checkRegularFile } from "./input-file";
+import { checkRegularFile } from "../common/input-file";
 import { nodeId, parseShard, type Shard, shardRange } from "./node-ids";
 import { NodeStorage } from "./node-storage";
 import { randomSeed } from "./prng";
 import { type FaultPlan, parseFaultPlan } from "./sensor-model";
-import { countOf, formatCount, parseCount, parseRate } from "./units";
+import { countOf, formatCount, parseCount, parseRate } from "../common/units";
 import { WorkerFleet } from "./worker-fleet";
 
 export interface RunFlags {
@@ -202,7 +203,7 @@ const EMBEDDED_TARGET: BrokerTarget = { url: "", host: "127.0.0.1", port: 1883, 
 
 /** A node log callback that masks the node's password (and the shared one) in every line. */
 function maskingLog(target: BrokerTarget, log: FleetLog): (id: string, level: LogLevel, text: string) => void {
-  return (id, level, text) => log.write(id, level, redact(text, [loginFor(target, id).password, target.password]));
+  return (id, level, text) => log.write(id, level, maskSecrets(text, [loginFor(target, id).password, target.password]));
 }
 
 async function runFleet(
@@ -301,7 +302,7 @@ async function runFleet(
     await stopSignal;
   } catch (error) {
     view.close();
-    throw new CliError(redact(`the fleet could not start: ${(error as Error).message}`, secretsOf(target)));
+    throw new CliError(maskSecrets(`the fleet could not start: ${(error as Error).message}`, secretsOf(target)));
   } finally {
     clearInterval(progress);
     clearInterval(ticker);

@@ -19,7 +19,7 @@ import type { FromWorker, ToWorker, WorkerFleetOptions } from "./fleet-worker-pr
 import { nodeId, splitRange } from "./node-ids";
 import { NodeStorage } from "./node-storage";
 import type { LogLevel } from "../firmware/core/platform";
-import { countOf } from "./units";
+import { countOf } from "../common/units";
 
 const ENTRY = fileURLToPath(new URL("./fleet-worker-entry.js", import.meta.url));
 /** A worker that has not stopped this long after being told is killed. */

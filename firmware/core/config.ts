@@ -17,9 +17,11 @@
  * imports aside).
  */
 import type { Platform } from "./platform";
-import { fillId, Topics, topicsFor } from "./topics";
+import type { BootState, ChangeOutcome, ConfigError, NodeConfig } from "./config-types";
+import { fillId, topicsFor } from "./topics";
 
 export { topicsFor };
+export type { BootState, ChangeOutcome, ConfigError, NodeConfig };
 
 const CONFIG_FILE = "config.json";
 const BOOT_FILE = "boot.txt";
@@ -102,34 +104,6 @@ const MAX_SENSORS = 4;
  */
 function isSensorName(name: unknown): boolean {
   return name === "temperature" || name === "humidity" || name === "adc" || name === "vdd";
-}
-
-export interface NodeConfig {
-  node_id: string;
-  wifi_ssid: string;
-  wifi_password: string;
-  mqtt_host: string;
-  mqtt_port: number;
-  mqtt_secure: boolean;
-  mqtt_user: string;
-  mqtt_password: string;
-  mqtt_keepalive_s: number;
-  fleet_key: string;
-  config_counter: number;
-  accept_first_key: boolean;
-  topic_prefix: string;
-  topic_data: string;
-  topic_config: string;
-  interval_ms: number;
-  sensitivity: number;
-  heartbeat_ms: number;
-  sensors: string[];
-  buffer_capacity: number;
-  qos: number;
-  reconnect_min_ms: number;
-  reconnect_max_ms: number;
-  flush_gap_ms: number;
-  dht_pin: number;
 }
 
 const HOUR_MS = 3600000;
@@ -257,12 +231,6 @@ function defaultConfig(): NodeConfig {
     config[spec[0]] = normalise(spec, spec[6]);
   }
   return config as unknown as NodeConfig;
-}
-
-export interface ConfigError {
-  /** The offending key ("" for the message as a whole). */
-  key: string;
-  reason: string;
 }
 
 /** A config viewed as a table of keys, for the schema-driven loops below. */
@@ -541,15 +509,6 @@ function runtimeView(config: NodeConfig): Fields {
 
 // ---- boot and config_change (the node calls these) ------------------------
 
-/** What boot establishes. */
-export interface BootState {
-  config: NodeConfig;
-  id: string;
-  topics: Topics;
-  /** This boot's number (boot.txt, +1 per boot). */
-  boot: number;
-}
-
 /** Load the stored config (defaults for what is missing or bad, each reported), count the boot. */
 function boot(p: Platform): BootState {
   const stored = p.readFile(CONFIG_FILE);
@@ -570,14 +529,6 @@ function boot(p: Platform): BootState {
   p.writeFile(BOOT_FILE, p.encodeJson({ boot: n }));
   p.log("info", "node " + id + " boot " + n + ", sampling every " + config.interval_ms + " ms");
   return { config: config, id: id, topics: topicsFor(config, id), boot: n };
-}
-
-/** What the node does about a `config_change`. */
-export interface ChangeOutcome {
-  /** The config to apply at once; undefined when nothing is to change. */
-  apply: NodeConfig | undefined;
-  /** The acknowledgement to publish on the node's ack topic; undefined when the message addresses other nodes. */
-  ack: string | undefined;
 }
 
 /** Is the node `id` addressed by `target`? undefined when `target` is malformed. */

@@ -12,7 +12,7 @@
  * closure per call site, closures that do the work instead of calling a
  * method that does it once.
  */
-import type { NodeConfig } from "./config";
+import type { NodeConfig } from "./config-types";
 import { Outbox } from "./outbox";
 import type { Platform, SensorRead, Timer } from "./platform";
 import type { Topics } from "./topics";

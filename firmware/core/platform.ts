@@ -14,10 +14,21 @@
  * - Methods never throw: failures come back as values (false, undefined or
  *   an error text), because on the device an uncaught error reboots the board.
  */
-import type * as Cfg from "./cold";
+import type { BootState, ChangeOutcome, NodeConfig } from "./config-types";
+import type { Topics } from "./topics";
 
-/** The core's rarely used code (config.ts), as `loadModule("cfg")` returns it. */
-export type CfgModule = typeof Cfg;
+/**
+ * The core's rarely used code (config.ts), as `loadModule("cfg")` returns it:
+ * the five functions cold.ts exports (the simulator's loadModule returns
+ * cold.ts itself, so tsc checks that the two agree).
+ */
+export interface CfgModule {
+  boot(this: void, p: Platform): BootState;
+  configChange(this: void, p: Platform, current: NodeConfig, id: string, payload: string): ChangeOutcome;
+  copyConfig(this: void, source: NodeConfig): NodeConfig;
+  defaultConfig(this: void): NodeConfig;
+  topicsFor(this: void, config: NodeConfig, nodeId: string): Topics;
+}
 
 /** A one-shot or repeating timer (NodeMCU `tmr` object, `setTimeout` in Node). */
 export interface Timer {

@@ -8,20 +8,9 @@
  * (docs/mosquitto/acl). Everything else a node publishes ends in its id (the
  * retained status, acknowledgements, events).
  */
-import type { NodeConfig } from "./config";
+import type { NodeConfig, Topics } from "./config-types";
 
-export interface Topics {
-  /** Readings: `<prefix>/<topic_data with {id} filled in>`, JSON, QoS from config (default 1), not retained. */
-  data: string;
-  /** Inbound config changes, subscribed at QoS 1. */
-  config: string;
-  /** Retained `{"id","state":"online"|"offline",...}`; "offline" is the last will. */
-  status: string;
-  /** Result of every config change that reached this node. */
-  ack: string;
-  /** Warnings and notices: failed sensor reads, dropped readings, rejected stored config. */
-  event: string;
-}
+export type { Topics };
 
 /**
  * `t` with its first `{id}` replaced by `id` (the schema allows one).

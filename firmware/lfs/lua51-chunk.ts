@@ -56,7 +56,7 @@ export interface ChunkHeader {
 
 /**
  * The header of a 32-bit little-endian Lua 5.1 with double numbers: what
- * string.dump gives in the wasm32 Lua (scripts/lib/wasm-lua.ts), in a stock
+ * string.dump gives in the wasm32 Lua (common/wasm-lua.ts), in a stock
  * 32-bit Lua 5.1, and what NodeMCU's float build uses on the ESP8266.
  */
 export const LUA51_32BIT_HEADER: Readonly<ChunkHeader> = Object.freeze({

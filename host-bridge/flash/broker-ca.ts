@@ -3,7 +3,7 @@
  * ca.pem, which init.lua pins with tls.cert.verify on the next boot.
  */
 import { readFileSync } from "node:fs";
-import { CliError } from "../../simulator/cli-error";
+import { CliError } from "../../common/errors";
 
 /** The name init.lua looks for, and the most of it that it reads (firmware/nodemcu/init.lua, pin_from). */
 export const CA_FILE = "ca.pem";

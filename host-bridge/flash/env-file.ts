@@ -11,8 +11,8 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { CliError } from "../../simulator/cli-error";
-import { checkRegularFile } from "../../simulator/input-file";
+import { CliError } from "../../common/errors";
+import { checkRegularFile } from "../../common/input-file";
 import { DEFAULT_ENV_FILE, OTHER_ENV_KEYS, SETTINGS } from "./settings";
 
 /** The untracked settings file at the repository's root (.gitignore lists it). */

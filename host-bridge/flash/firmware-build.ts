@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CliError } from "../../simulator/cli-error";
+import { CliError } from "../../common/errors";
 
 /** What the device runs; app.lua/cfg.lua are the fallback for builds whose .lc files do not load (Lua 5.3). */
 const DEVICE_FILES = ["app.lc", "cfg.lc"];

@@ -25,7 +25,7 @@ export const EMPTY_IMAGE_MODULE = "espfleet_empty";
  */
 export async function emptyLfsImage(): Promise<Buffer> {
   // Loaded here, not at the top: only this case needs the image writer and a Lua compiler.
-  const [{ writeLfsImage }, { WasmLua }] = await Promise.all([import("../../firmware/lfs"), import("../../scripts/lib/wasm-lua")]);
+  const [{ writeLfsImage }, { WasmLua }] = await Promise.all([import("../../firmware/lfs"), import("../../common/wasm-lua")]);
   const lua = new WasmLua({ version: "5.1" });
   try {
     const chunk = lua.compile("-- espfleet flash --no-lfs: LFS holds no app, so init.lua runs app.lc\nreturn nil\n", `@${EMPTY_IMAGE_MODULE}.lua`);

@@ -10,7 +10,7 @@
  * LFS, else from app.lc. So the host uploads lfs.img with the other files,
  * restarts, waits through the second restart, and asks node.LFS.list().
  */
-import { CliError } from "../../simulator/cli-error";
+import { CliError } from "../../common/errors";
 import { DeviceLuaError, type NodeMcuRepl } from "../uploader/repl";
 import {
   describeLfs,

@@ -5,9 +5,9 @@
  * rules are the node's, not a copy.
  */
 import { checkValue, findSpec, loadConfig } from "../../firmware/core/config";
-import { parseBrokerTarget } from "../../simulator/broker-target";
-import { CliError } from "../../simulator/cli-error";
-import { parseDuration } from "../../simulator/units";
+import { parseBrokerTarget } from "../../broker/target";
+import { CliError } from "../../common/errors";
+import { parseDuration } from "../../common/units";
 import { specOf, type SettingKey, type SettingValues } from "./settings";
 
 /** Which config keys come from which setting (for error messages). */

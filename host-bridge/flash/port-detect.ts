@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
-import { CliError } from "../../simulator/cli-error";
+import { CliError } from "../../common/errors";
 
 export const SYS_CLASS_TTY = "/sys/class/tty";
 

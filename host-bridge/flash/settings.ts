@@ -2,7 +2,7 @@
  * The node's settings for `espfleet flash` (WiFi, broker, credentials, node
  * id, interval), each from a flag, an environment variable or a local
  * KEY=VALUE file, in that order of precedence. Secrets are never shown:
- * summaries print `***`, and `redactor` scrubs them from any text.
+ * summaries print `***`, and common/secrets.ts scrubs them from any text.
  */
 export type SettingKey = "ssid" | "wifiPassword" | "broker" | "username" | "password" | "ca" | "nodeId" | "interval" | "prefix" | "topicData";
 
@@ -31,7 +31,7 @@ export const SETTINGS: readonly SettingSpec[] = [
 ];
 
 export const DEFAULT_ENV_FILE = "espfleet.local.env";
-/** Other variables the env file may hold: the fleet key (simulator/config-signing.ts reads it). */
+/** Other variables the env file may hold: the fleet key (ops/config/signing.ts reads it). */
 export const OTHER_ENV_KEYS = ["ESPFLEET_FLEET_KEY"];
 
 export type SettingSource = "flag" | "env" | "file" | "prompt" | "default";
@@ -105,43 +105,4 @@ export function describeSettings(settings: ResolvedSettings): string[] {
     lines.push(`${spec.label}: ${shown} (from ${settings.sources[spec.key] ?? "default"})`);
   }
   return lines;
-}
-
-/**
- * Replaces every secret it was told about with ***, in any text: as typed
- * and as it appears inside JSON (config.json, logs of it); longer secrets
- * first, so one that contains another is hidden whole. Secrets can be added
- * as they become known.
- */
-/** Secrets shorter than this are hidden only where they stand alone. */
-const SHORT_SECRET = 4;
-
-export class SecretRedactor {
-  private list: string[] = [];
-
-  add(...secrets: readonly string[]): void {
-    const forms = secrets.filter((s) => s !== "").flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]);
-    this.list = [...new Set([...this.list, ...forms])].sort((a, b) => b.length - a.length);
-  }
-
-  readonly apply = (text: string): string => {
-    let out = text;
-    for (const secret of this.list) {
-      if (secret.length >= SHORT_SECRET) {
-        out = out.split(secret).join("***");
-      } else {
-        // A secret of a few characters would also match inside ordinary words ("b" in "broker"): hide it where it stands alone.
-        const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-        out = out.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, "g"), "***");
-      }
-    }
-    return out;
-  };
-}
-
-/** A function hiding these secrets (see SecretRedactor). */
-export function redactor(secrets: readonly string[]): (text: string) => string {
-  const r = new SecretRedactor();
-  r.add(...secrets);
-  return r.apply;
 }

@@ -5,7 +5,7 @@
  * error that says what to do.
  */
 import type { SerialPort } from "serialport";
-import { CliError } from "../../simulator/cli-error";
+import { CliError } from "../../common/errors";
 import { SerialPortError } from "../serial/open-port";
 import { DeviceLuaError, DeviceNotAnsweringError, EchoMismatchError, NodeMcuRepl, PortClosedError } from "../uploader/repl";
 import { FileSystemFullError, SwitchInterruptedError, UNTOUCHED, UploadError, Uploader, type UploadFile, type UploadProgress } from "../uploader/uploader";

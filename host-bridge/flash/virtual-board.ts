@@ -10,8 +10,8 @@ import { join } from "node:path";
 import type { VirtualDeviceOptions } from "../../device/options";
 import { Pty } from "../../device/pty";
 import { VirtualDevice } from "../../device/virtual-device";
-import { startEmbeddedBroker, type EmbeddedBroker } from "../../simulator/embedded-broker";
-import { CliError } from "../../simulator/cli-error";
+import { startEmbeddedBroker, type EmbeddedBroker } from "../../broker/embedded";
+import { CliError } from "../../common/errors";
 
 /** A stock board's Lua heap after boot (NODEMCU.md): enough because the app's code runs from LFS, not the heap. */
 export const VIRTUAL_HEAP_KB = 40;

@@ -1,4 +1,4 @@
-import { CliError } from "../../simulator/cli-error";
+import { CliError } from "../../common/errors";
 
 /** What went wrong, for callers (and tests) that act on the kind rather than the words. */
 export type FlasherProblem =

@@ -9,11 +9,11 @@
  */
 import { basename, resolve } from "node:path";
 import type { LogLevel } from "../../firmware/core/platform";
-import { type BrokerTarget, probeBroker } from "../../simulator/broker-target";
-import { brokerFromFlags, type LoginFlags } from "../../simulator/cli-options";
-import { CliError } from "../../simulator/cli-error";
+import { type BrokerTarget, probeBroker } from "../../broker/target";
+import { brokerFromFlags, type LoginFlags } from "../../broker/flags";
+import { CliError } from "../../common/errors";
 import { topicsFor } from "../../firmware/core/topics";
-import { formatDuration } from "../../simulator/units";
+import { formatDuration } from "../../common/units";
 import { BoardKeeper, type BoardSession } from "./board-keeper";
 import { connectFirmataBoard } from "./firmata-board";
 import { BridgeNode } from "./firmata-platform";

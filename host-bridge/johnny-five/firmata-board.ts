@@ -10,7 +10,7 @@
  * opened: `new Board({ port })` then speaks Firmata over it.
  */
 import { SerialPort } from "serialport";
-import { CliError } from "../../simulator/cli-error";
+import { CliError } from "../../common/errors";
 import { type FirmataIo, type J5Board, johnnyFive } from "./johnny-five-api";
 
 /** StandardFirmata's baud rate (Firmata.begin(57600) in the sketch). */

@@ -10,7 +10,7 @@
  * controllers are all I2C), no "raw count" or "voltage" controller.
  */
 import { SENSOR_UNITS } from "../../firmware/core/config";
-import type { Parsed } from "../../simulator/units";
+import type { Parsed } from "../../common/units";
 
 /** How a reading is taken with johnny-five. */
 export type ControllerKind =

@@ -4,13 +4,10 @@
  *   espfleet monitor --port /dev/ttyUSB0 --reset
  *   espfleet monitor --port /tmp/ttyESP0 --run 'print(node.heap())' --duration 5s
  */
-import { Option, type Command } from "commander";
-import { CliError } from "../../simulator/cli-error";
-import { durationArg } from "../../simulator/cli-options";
+import { CliError } from "../../common/errors";
 import { resetBoard, waitForBootPrompt, writeAll } from "./board-reset";
 import { followConsole } from "./console-monitor";
 import { closePort, openConsolePort } from "./open-console-port";
-import { baudArg } from "./serial-options";
 
 /** How long a board may take from reset to its prompt (boot banner, init.lua's start) before --run is sent anyway. */
 const PROMPT_AFTER_RESET_MS = 8000;
@@ -69,16 +66,3 @@ export async function monitorCommand(flags: MonitorFlags): Promise<number> {
   }
 }
 
-export function registerMonitorCommand(program: Command): void {
-  program
-    .command("monitor")
-    .description("show a board's serial console (Lua errors marked with !!); lines typed go to the board")
-    .requiredOption("--port <path>", "serial port of the board, e.g. /dev/ttyUSB0 (or a virtual device's pty)")
-    .addOption(new Option("--baud <rate>", "console speed in bit/s").argParser(baudArg).default(115200))
-    .addOption(new Option("--run <lua>", "send this Lua line once attached (after --reset), e.g. 'print(node.heap())' (default: none)"))
-    .addOption(new Option("--reset", "reset the board first: DTR/RTS pulse like esptool, or node.restart() where the port has no modem lines (default: off)"))
-    .addOption(new Option("--duration <duration>", "stop after this long, e.g. 30s (default: until Ctrl-C)").argParser(durationArg))
-    .action(async (flags: MonitorFlags) => {
-      process.exitCode = await monitorCommand(flags);
-    });
-}

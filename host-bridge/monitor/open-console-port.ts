@@ -4,7 +4,7 @@
  * plus what to pass instead when the port does not exist.
  */
 import type { SerialPort } from "serialport";
-import { CliError } from "../../simulator/cli-error";
+import { CliError } from "../../common/errors";
 import { explainOpenError, openSerialPort, SerialPortError } from "../serial/open-port";
 
 const PORT_CHOICES = "then pass --port PATH (or, for espfleet flash, --port auto for the one USB serial adapter, or --virtual for no board)";

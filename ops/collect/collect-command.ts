@@ -6,8 +6,9 @@
  * the pipeline (collector.ts), queries through the socket (control-socket.ts),
  * retention (retention.ts).
  */
-import { DEFAULT_TOPIC_DATA, operatorTopics } from "../../simulator/config-change";
-import { brokerFromFlags, checkTopicData, type LoginFlags } from "../../simulator/cli-options";
+import { DEFAULT_TOPIC_DATA, operatorTopics } from "../../broker/topics";
+import { brokerFromFlags, type LoginFlags } from "../../broker/flags";
+import { checkTopicData } from "../../broker/topics";
 import { Collector } from "./collector";
 import { serveQueries, type QueryServer } from "./control-socket";
 import { DEFAULT_DB_DIR } from "./db-folder";

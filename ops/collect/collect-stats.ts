@@ -3,7 +3,7 @@
  * (from the broker's delivery to the commit), what waits uncommitted, and the
  * totals; a line every few seconds and one at exit. Pure bookkeeping.
  */
-import { formatCount, formatDuration } from "../../simulator/units";
+import { formatCount, formatDuration } from "../../common/units";
 
 export interface Totals {
   received: number;

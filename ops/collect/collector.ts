@@ -4,7 +4,7 @@
  * acknowledged after each commit. Used by `espfleet collect`, the tests and
  * the benchmark.
  */
-import type { OperatorTopics } from "../../simulator/config-change";
+import type { OperatorTopics } from "../../broker/topics";
 import { Batcher, type Queued } from "./batcher";
 import { CollectStats } from "./collect-stats";
 import { DedupeTracker } from "./dedupe";

@@ -5,7 +5,7 @@
  * `P/event/<id>`, config acknowledgements on `P/config_ack/<id>`. Pure: no
  * I/O, so every rule is unit-tested.
  */
-import { readingTopic, topicMatches, type OperatorTopics } from "../../simulator/config-change";
+import { readingTopic, topicMatches, type OperatorTopics } from "../../broker/topics";
 import { SENSORS, type Sensor } from "./schema";
 import type { MessageRecord, ReadingRecord, StatusRecord } from "./store";
 

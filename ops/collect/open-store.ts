@@ -4,8 +4,8 @@
  * database, opened under its lock (db-folder.ts). A query finding a
  * collector holding the folder reads through the collector instead.
  */
-import { maskUrlPassword } from "../../simulator/credentials";
-import { CliError } from "../../simulator/cli-error";
+import { maskUrlPassword } from "../../common/secrets";
+import { CliError } from "../../common/errors";
 import { collectorSource, type QuerySource } from "./control-socket";
 import { dbFolder, tryLock, type DbFolder, type LockHolder } from "./db-folder";
 import { openPgStore } from "./pg-store";

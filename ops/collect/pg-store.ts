@@ -5,7 +5,7 @@
  * the next query opens another, so the collector's retries reconnect.
  */
 import pg from "pg";
-import { maskUrlPassword } from "../../simulator/credentials";
+import { maskUrlPassword } from "../../common/secrets";
 import { SqlStore, type SqlDriver, type SqlResult, type SqlSession } from "./sql-store";
 
 export interface PgStoreOptions {

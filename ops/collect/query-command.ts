@@ -4,7 +4,7 @@
  * seen), or the fleet's per-minute averages — from the embedded database
  * (directly, or through the collector that has it open) or PostgreSQL.
  */
-import { CliError } from "../../simulator/cli-error";
+import { CliError } from "../../common/errors";
 import type { QuerySource } from "./control-socket";
 import { dbFolder } from "./db-folder";
 import { isPostgresUrl, openForQuery } from "./open-store";

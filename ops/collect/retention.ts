@@ -3,7 +3,7 @@
  * deleted, at start and then periodically (a tenth of the period, between
  * 10 s and 1 h). Default: keep everything.
  */
-import { formatCount, formatDuration } from "../../simulator/units";
+import { formatCount, formatDuration } from "../../common/units";
 import type { Store } from "./store";
 
 export function retentionEveryMs(keepMs: number): number {

@@ -20,8 +20,8 @@
  * waiting for 'connect' runs; a handler attached then would miss them.
  */
 import mqtt, { type IPublishPacket, type MqttClient } from "mqtt";
-import { diagnoseConnectError, mqttOptions, type BrokerTarget } from "../../simulator/broker-target";
-import { CliError } from "../../simulator/cli-error";
+import { diagnoseConnectError, mqttOptions, type BrokerTarget } from "../../broker/target";
+import { CliError } from "../../common/errors";
 
 /** Passed to handleMessage's callback: "do not acknowledge this yet". */
 const DEFERRED = Object.assign(new Error("PUBACK deferred until the message is committed"), { deferred: true });

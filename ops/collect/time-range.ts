@@ -4,8 +4,8 @@
  * zone = local time) or a duration ago (`2h` = two hours ago). Default: the
  * last hour.
  */
-import { CliError } from "../../simulator/cli-error";
-import { parseDuration } from "../../simulator/units";
+import { CliError } from "../../common/errors";
+import { parseDuration } from "../../common/units";
 
 export const DEFAULT_SINCE_MS = 3_600_000;
 

@@ -1,13 +1,13 @@
 /**
  * Writes scenarios/config-signed.json and config-first-key*.json: signed config changes need real
  * signatures in the scenario, made here by the operator's own signer
- * (simulator/config-signing.ts) so the conformance suite checks that the
+ * (ops/config/signing.ts) so the conformance suite checks that the
  * signer and the node's verifier (Node crypto vs the pure-Lua SHA-256)
  * agree. Run after changing the wire form: npx tsx test/conformance/make-signed-scenario.ts
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { encodeConfigChange } from "../../simulator/config-signing";
+import { encodeConfigChange } from "../../ops/config/signing";
 
 const KEY = "3f0c5a0e9d1b4c7e8a2f6b5d4e3c2b1a";
 const OTHER_KEY = "a-key-the-fleet-does-not-have";

@@ -8,7 +8,7 @@
  * so readings are compared by structure.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import type { BrokerTarget } from "../../simulator/broker-target";
+import type { BrokerTarget } from "../../broker/target";
 import { Fleet, type FleetOptions } from "../../simulator/fleet";
 import { LuaFleet } from "../../simulator/lua-engine";
 import { Observer, type Received, startAedes, type TestBroker, waitFor } from "./support/brokers";

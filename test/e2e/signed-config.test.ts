@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { operatorTopics, sendConfigChange, type ConfigOutcome } from "../../simulator/config-change";
+import { operatorTopics } from "../../broker/topics";
+import { sendConfigChange, type ConfigOutcome } from "../../ops/config/change";
 import type { Fleet } from "../../simulator/fleet";
 import { nodeId } from "../../simulator/node-ids";
 import { type BrokerUnderTest, startMosquitto } from "./support/brokers";
@@ -61,6 +62,12 @@ describe("signed config changes on mosquitto", () => {
     expect(o.missing).toEqual([]);
     expect(o.applied).toEqual([]);
     expect(reasons(o)).toEqual(ids.map(() => "sig required: this node applies only config changes signed with the fleet key"));
+    // Kept: the live config, and the stored one a reboot would load, still have the initial interval.
+    for (const id of ids) {
+      const node = fleet.node(id);
+      expect(node?.core.currentConfig().interval_ms, id).toBe(5000);
+      expect(JSON.parse(node?.files.read("config.json") ?? "{}"), id).toMatchObject({ interval_ms: 5000, fleet_key: KEY, config_counter: 0 });
+    }
   });
 
   it("every node rejects a change signed with another key", async () => {
@@ -118,6 +125,11 @@ describe("signed config changes on mosquitto", () => {
   });
 
   it("no node logged the key", () => {
+    // Every level is in `logs` (test-fleet.ts), info too: the boot lines and "config applied" are there.
+    expect(logs.some((line) => line.includes(" info: node ") && line.includes(" boot "))).toBe(true);
+    // Applied twice per node: the operator command's change, then the signed query.
+    expect(logs.filter((line) => line.includes(" info: config applied: interval 900 ms"))).toHaveLength(2 * NODES);
+    expect(logs.filter((line) => line.includes(" warn: config change rejected: sig required")).length).toBeGreaterThanOrEqual(NODES);
     expect(logs.join("\n")).not.toContain(KEY);
   });
 });

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BrokerTarget } from "../../simulator/broker-target";
+import type { BrokerTarget } from "../../broker/target";
 import { Fleet } from "../../simulator/fleet";
 import { runCli } from "./support/cli-process";
 import { Mosquitto } from "./support/mosquitto";

@@ -28,8 +28,8 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configChange, defaultConfig, ENVELOPE_KEYS, FIELD_COUNT, fieldSpec, Kind, MAX_COUNTER, type NodeConfig } from "../../firmware/core/config";
 import type { Platform } from "../../firmware/core/platform";
-import { type LuaVersion, WasmLua } from "../../scripts/lib/wasm-lua";
-import { encryptFleetKey } from "../../simulator/config-signing";
+import { type LuaVersion, WasmLua } from "../../common/wasm-lua";
+import { encryptFleetKey } from "../../ops/config/signing";
 
 const root = join(import.meta.dirname, "..", "..");
 const CFG_LUA = join(root, "firmware", "dist", "cfg.lua");

@@ -9,7 +9,7 @@ import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseChunk, readLfsImage, stripChunk, writeLfsImage } from "../../firmware/lfs";
 import { buildFirmware, lfsSizeFrom, parseLfsSize, type BuildResult } from "../../scripts/build-firmware";
-import { WasmLua } from "../../scripts/lib/wasm-lua";
+import { WasmLua } from "../../common/wasm-lua";
 import { flatten } from "./support";
 
 describe("the LFS size option", () => {

@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { dumpChunk, parseChunk, readLfsImage, stripChunk, writeLfsImage, type ChunkHeader } from "../../firmware/lfs";
-import { LuaError, WasmLua } from "../../scripts/lib/wasm-lua";
+import { LuaError, WasmLua } from "../../common/wasm-lua";
 import { CHUNKS_DIR, compileFixture, FIXTURES, flatten, moduleName, readFixture, readSource, RUNNABLE } from "./support";
 import { readdirSync } from "node:fs";
 

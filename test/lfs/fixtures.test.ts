@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildLfsImage, parseChunk, readLfsImage, type LfsImage } from "../../firmware/lfs";
 import { latin1ToBytes } from "../../firmware/lfs/lua51-chunk";
 import { unpackLineInfo } from "../../firmware/lfs/packed-lineinfo";
-import { WasmLua } from "../../scripts/lib/wasm-lua";
+import { WasmLua } from "../../common/wasm-lua";
 import { compileFixture, FIXTURES, flatten, moduleName, readFixture } from "./support";
 
 let lua: WasmLua;

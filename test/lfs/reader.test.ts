@@ -9,7 +9,7 @@
 import { crc32 as zlibCrc32, gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LfsFormatError, readLfsImage, writeLfsImage } from "../../firmware/lfs";
-import { WasmLua } from "../../scripts/lib/wasm-lua";
+import { WasmLua } from "../../common/wasm-lua";
 import { compileFixture } from "./support";
 
 let lua: WasmLua;

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Constant, Proto } from "../../firmware/lfs";
-import { WasmLua } from "../../scripts/lib/wasm-lua";
+import { WasmLua } from "../../common/wasm-lua";
 
 export const FIXTURES_DIR = join(import.meta.dirname, "..", "fixtures", "lfs");
 export const CHUNKS_DIR = join(FIXTURES_DIR, "chunks");

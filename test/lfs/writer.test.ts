@@ -16,7 +16,7 @@ import {
   type LfsModuleInput,
   type Proto,
 } from "../../firmware/lfs";
-import { WasmLua } from "../../scripts/lib/wasm-lua";
+import { WasmLua } from "../../common/wasm-lua";
 import { compileFixture } from "./support";
 
 let lua: WasmLua;

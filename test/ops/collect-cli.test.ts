@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { describe, expect, it } from "vitest";
-import { registerCollectCommands } from "../../ops/collect/cli";
+import { registerCollectCommands } from "../../cli/commands/collect";
 import { runEspfleet } from "./support/collect-process";
 
 const readme = readFileSync(join(import.meta.dirname, "..", "..", "README.md"), "utf8");

@@ -1,6 +1,6 @@
 /**
  * The collector against real parts in one process: the embedded aedes
- * broker (simulator/embedded-broker.ts), a simulated fleet (simulator/fleet.ts)
+ * broker (broker/embedded.ts), a simulated fleet (simulator/fleet.ts)
  * or plain mqtt.js publishers, and PGlite. Each test has its own topic
  * prefix, client id and in-memory database.
  */
@@ -9,8 +9,8 @@ import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openPgliteStore } from "../../ops/collect/pglite-store";
 import type { Store } from "../../ops/collect/store";
-import { startEmbeddedBroker, type EmbeddedBroker } from "../../simulator/embedded-broker";
-import type { BrokerTarget } from "../../simulator/broker-target";
+import { startEmbeddedBroker, type EmbeddedBroker } from "../../broker/embedded";
+import type { BrokerTarget } from "../../broker/target";
 import { startTestFleet, uniquePrefix } from "../e2e/support/test-fleet";
 import { sleep, until } from "../e2e/support/observer";
 import { readingPayload, startCollector } from "./support/collector-harness";

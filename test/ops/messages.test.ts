@@ -1,7 +1,7 @@
 /** Decoding what the collector hears (ops/collect/messages.ts): both readings layouts, statuses, events, acks, and what is refused. */
 import { describe, expect, it } from "vitest";
 import { decodeMessage } from "../../ops/collect/messages";
-import { operatorTopics } from "../../simulator/config-change";
+import { operatorTopics } from "../../broker/topics";
 
 const NOW = Date.UTC(2026, 11, 5, 10, 0, 0);
 const shared = operatorTopics("site1");

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildFirmware } from "../../scripts/build-firmware";
 import { allProtos, parseChunk, stripChunk } from "../../firmware/lfs/lua51-chunk";
-import { luaString, WasmLua } from "../../scripts/lib/wasm-lua";
+import { luaString, WasmLua } from "../../common/wasm-lua";
 
 const root = join(import.meta.dirname, "..", "..");
 let dist = "";

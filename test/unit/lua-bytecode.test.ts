@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allProtos, nodemcuChunk, parseChunk, readHeader, stripChunk } from "../../firmware/lfs/lua51-chunk";
-import { WasmLua } from "../../scripts/lib/wasm-lua";
+import { WasmLua } from "../../common/wasm-lua";
 
 /** Exercises every constant type, nested closures, upvalues, varargs and strings with odd bytes. */
 const PROGRAM = String.raw`

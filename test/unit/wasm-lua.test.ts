@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { LuaError, luaString, WasmLua } from "../../scripts/lib/wasm-lua";
+import { LuaError, luaString, WasmLua } from "../../common/wasm-lua";
 
 describe("WasmLua", () => {
   const states: WasmLua[] = [];

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from "node:net";
 import { Aedes } from "aedes";
-import { topicMatches } from "../../../simulator/config-change";
+import { topicMatches } from "../../../broker/topics";
 import mqtt, { type MqttClient } from "mqtt";
 import { Mosquitto } from "../../e2e/support/mosquitto";
 

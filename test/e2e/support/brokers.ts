@@ -4,8 +4,8 @@
  * Each can be stopped and started again on the same port for outage tests.
  */
 import type { Aedes } from "aedes";
-import type { BrokerTarget } from "../../../simulator/broker-target";
-import { type EmbeddedBroker, startEmbeddedBroker } from "../../../simulator/embedded-broker";
+import type { BrokerTarget } from "../../../broker/target";
+import { type EmbeddedBroker, startEmbeddedBroker } from "../../../broker/embedded";
 import { freePort, Mosquitto } from "./mosquitto";
 
 export interface BrokerUnderTest {

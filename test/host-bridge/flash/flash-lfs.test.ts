@@ -20,7 +20,7 @@ import { buildFirmwareInto, filesToUpload } from "../../../host-bridge/flash/fir
 import { emptyLfsImage, LFS_MODULES } from "../../../host-bridge/flash/lfs-image";
 import type { LfsRequest } from "../../../host-bridge/flash/lfs-step";
 import { uploadToBoard } from "../../../host-bridge/flash/upload-step";
-import { CliError } from "../../../simulator/cli-error";
+import { CliError } from "../../../common/errors";
 import { waitFor } from "../../device/support/brokers";
 import { VirtualBoard } from "../uploader/support/virtual-board";
 import { envWith, flashSh } from "./support/cli-run";

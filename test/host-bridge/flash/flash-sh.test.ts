@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Aedes } from "aedes";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeConfigChange } from "../../../simulator/config-signing";
+import { encodeConfigChange } from "../../../ops/config/signing";
 import { Observer, waitFor } from "../../device/support/brokers";
 import { envWith, flashSh } from "./support/cli-run";
 

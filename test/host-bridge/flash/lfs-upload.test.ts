@@ -11,7 +11,7 @@ import { type LfsRequest } from "../../../host-bridge/flash/lfs-step";
 import { ConsoleTail, uploadOverRepl, type UploadStepOptions } from "../../../host-bridge/flash/upload-step";
 import { partitionLine } from "../../../host-bridge/uploader/lfs";
 import { NodeMcuRepl } from "../../../host-bridge/uploader/repl";
-import { CliError } from "../../../simulator/cli-error";
+import { CliError } from "../../../common/errors";
 import { ScriptedRepl } from "../uploader/support/scripted-repl";
 import { fakeLfsImage, ScriptedLfsBoard, type LfsBoardOptions } from "./support/scripted-lfs-board";
 

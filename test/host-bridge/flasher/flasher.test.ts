@@ -152,9 +152,9 @@ interface Run {
   stderr: string;
 }
 
-/** `espfleet write-flash ...` through the test entry (the command is not wired into bin/espfleet.js yet). */
+/** `espfleet write-flash ...` as a user runs it: bin/espfleet.js. */
 function writeFlash(args: string[]): Promise<Run> {
-  const child = spawn("npx", ["tsx", join(ROOT, "test/host-bridge/flasher/cli-entry.ts"), "write-flash", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--", join(ROOT, "bin/espfleet.js"), "write-flash", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

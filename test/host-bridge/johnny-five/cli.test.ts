@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { defaultBridgeId } from "../../../host-bridge/johnny-five/bridge-command";
 import { portOpenAdvice } from "../../../host-bridge/johnny-five/firmata-board";
-import { sendConfigChange } from "../../../simulator/config-change";
+import { sendConfigChange } from "../../../ops/config/change";
 import { type BridgeRun } from "./support/bridge-process";
 import { useBridgeTestBed } from "./support/bridge-test-bed";
 import { FIRMWARE_NAME } from "./support/fake-uno";

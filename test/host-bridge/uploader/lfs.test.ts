@@ -16,7 +16,7 @@ import {
   planLfsPartition,
 } from "../../../host-bridge/uploader/lfs";
 import { MAX_LUA_LINE } from "../../../host-bridge/uploader/repl";
-import { WasmLua } from "../../../scripts/lib/wasm-lua";
+import { WasmLua } from "../../../common/wasm-lua";
 
 const states: WasmLua[] = [];
 afterEach(() => {

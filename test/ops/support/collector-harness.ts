@@ -3,8 +3,8 @@
  * it (collector.ts + subscriber.ts), on any store and broker: the tests look
  * at its counters and its store directly.
  */
-import type { BrokerTarget } from "../../../simulator/broker-target";
-import { operatorTopics } from "../../../simulator/config-change";
+import type { BrokerTarget } from "../../../broker/target";
+import { operatorTopics } from "../../../broker/topics";
 import { Collector } from "../../../ops/collect/collector";
 import type { Store } from "../../../ops/collect/store";
 import { startSubscriber, type Subscriber } from "../../../ops/collect/subscriber";

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach } from "vitest";
-import { type EmbeddedBroker, startEmbeddedBroker } from "../../../../simulator/embedded-broker";
+import { type EmbeddedBroker, startEmbeddedBroker } from "../../../../broker/embedded";
 import { type BridgeRun, startBridge } from "./bridge-process";
 import { FakeUno, PtyPair } from "./fake-uno";
 import { Observer } from "./observer";

@@ -1,0 +1,19 @@
+/** `espfleet write-flash`: its options, units and defaults; the work is host-bridge/flasher/write-flash-command.ts. */
+import { type Command, Option } from "commander";
+import { addressArg, baudArg } from "../options";
+import { writeFlashCommand, type WriteFlashFlags } from "../../host-bridge/flasher/write-flash-command";
+
+export function registerFlasherCommand(program: Command): void {
+  program
+    .command("write-flash")
+    .description("write a firmware image to an ESP8266 over its ROM bootloader (esptool protocol), verify it (MD5) and reset the chip")
+    .argument("<image.bin>", "firmware image file to write, e.g. a NodeMCU build")
+    .requiredOption("--port <path>", "serial port of the board, e.g. /dev/ttyUSB0")
+    .addOption(new Option("--address <offset>", "flash offset to write at, hex (0x...) or decimal bytes, a multiple of 0x1000").argParser(addressArg).default(0, "0x0"))
+    .addOption(new Option("--baud <bps>", "transfer speed in bits per second once connected (connecting is at 115200)").argParser(baudArg).default(460800))
+    .addOption(new Option("--erase", "erase the whole flash first (also wipes the file system and stored settings); default: only the sectors written"))
+    .addOption(new Option("--verbose", "show esptool's log lines (default: progress, warnings and the result)"))
+    .action(async (imagePath: string, flags: WriteFlashFlags) => {
+      await writeFlashCommand(imagePath, flags);
+    });
+}
