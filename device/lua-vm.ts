@@ -4,7 +4,7 @@
  * entered once per event. A reboot throws the state away and makes a new one,
  * so nothing the firmware left in RAM survives, as on the device.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { luaString, type LuaVersion, WasmLua } from "../common/wasm-lua";
@@ -14,13 +14,37 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), "lua");
 /** Longest argument passed as a C string; longer ones go through __wasm.vars. */
 const MAX_INLINE_ARG = 30000;
 
-/** The emulator's Lua files (device/lua), in load order. */
+/**
+ * The emulator's Lua files (device/lua): the helpers and the device's host
+ * side; the NodeMCU modules are every file of device/lua/nodemcu/ (one per
+ * module, shared with the busted mock in test/lua), named "nodemcu/<file>".
+ */
 const LUA_FILES = ["nodemcu_common.lua", "nodemcu_bytecode.lua", "nodemcu_codecs.lua", "nodemcu_device.lua"] as const;
+const MODULE_DIR = "nodemcu";
 let sourcesCache: Map<string, string> | undefined = undefined;
+let modulesCache: Map<string, string> | undefined = undefined;
+
+/**
+ * The NodeMCU modules (device/lua/nodemcu/*.lua) as "nodemcu/<file>" -> text,
+ * read once per process: what a wasm Lua needs, besides nodemcu_common.lua,
+ * to load test/lua/nodemcu_mock.lua (it finds them among its sources).
+ */
+export function nodemcuModuleSources(): ReadonlyMap<string, string> {
+  modulesCache ??= new Map(
+    readdirSync(join(LUA_DIR, MODULE_DIR))
+      .filter((name) => name.endsWith(".lua"))
+      .sort()
+      .map((name) => [`${MODULE_DIR}/${name}`, readFileSync(join(LUA_DIR, MODULE_DIR, name), "utf8")]),
+  );
+  return modulesCache;
+}
 
 /** The Lua sources, read once per process. */
 function luaSources(): Map<string, string> {
-  sourcesCache ??= new Map(LUA_FILES.map((name) => [name, readFileSync(join(LUA_DIR, name), "utf8")]));
+  sourcesCache ??= new Map([
+    ...LUA_FILES.map((name): [string, string] => [name, readFileSync(join(LUA_DIR, name), "utf8")]),
+    ...nodemcuModuleSources(),
+  ]);
   return sourcesCache;
 }
 
@@ -151,13 +175,17 @@ export class DeviceVm {
       for (const [name, chunk] of lfsModules) {
         lua.run(`__wasm.vars[${luaString("lfs:" + name)}] = ${luaString(chunk)}`, "=lfs");
       }
-      // Chunk names "=nodemcu…" let tracebacks leave the emulator's frames out.
+      // Chunk names "=nodemcu…" let tracebacks leave the emulator's frames out
+      // (a module's frames read "nodemcu_mqtt:42:").
       lua.run(
         `local W, load = __wasm, loadstring or load
          local C = assert(load(W.sources["nodemcu_common.lua"], "=nodemcu_common"))()
          local B = assert(load(W.sources["nodemcu_bytecode.lua"], "=nodemcu_bytecode"))()
          local X = assert(load(W.sources["nodemcu_codecs.lua"], "=nodemcu_codecs"))
-         assert(load(W.sources["nodemcu_device.lua"], "=nodemcu"))(C, B, X, ${settingsLiteral(settings)})`,
+         local function N(name)
+           return assert(load(assert(W.sources["${MODULE_DIR}/" .. name .. ".lua"], name), "=nodemcu_" .. name))()
+         end
+         assert(load(W.sources["nodemcu_device.lua"], "=nodemcu"))(C, B, X, ${settingsLiteral(settings)}, N)`,
         "=boot",
       );
       lua.callHelper("dev_baseline");

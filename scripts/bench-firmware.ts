@@ -32,6 +32,7 @@ import { moduleChunks, readLfsImage } from "../firmware/lfs";
 import { buildFirmware } from "./build-firmware";
 import { allProtos, parseChunk, stripChunk } from "../firmware/lfs/lua51-chunk";
 import { luaString, WasmLua } from "../common/wasm-lua";
+import { nodemcuModuleSources } from "../device/lua-vm";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "firmware", "dist");
@@ -307,8 +308,11 @@ function baselineState(sources: Sources): { lua: WasmLua; base: number } {
     lua.addSource("cfg.lc", sources.cfgLc);
   }
   lua.addSource("nodemcu_mock.lua", sources.mock);
-  // The mock loads the pure-Lua pieces it shares with the virtual device (device/lua) from this source.
+  // The mock loads the NodeMCU modules it shares with the virtual device (device/lua) from these sources.
   lua.addSource("nodemcu_common.lua", readFileSync(commonPath, "utf8"));
+  for (const [name, text] of nodemcuModuleSources()) {
+    lua.addSource(name, text);
+  }
   for (const [name, contents] of Object.entries(sources.extra)) {
     lua.addSource(name, contents);
   }

@@ -13,7 +13,7 @@ import { PortClient, removeDir, ROOT, tempDir } from "./support/harness";
 const started: ChildProcess[] = [];
 
 function startCli(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "device", "main.ts"), "device", ...args], {
+  const child = spawn(process.execPath, ["--", join(ROOT, "bin", "espfleet.js"), "device", ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -66,7 +66,7 @@ describe("espfleet device (the CLI entry)", () => {
     expect(cli.output()).toMatch(/cannot create .*precious\.txt: a file is already there \(not a pty link\); remove it or choose another --port-link/);
     expect(existsSync(path)).toBe(true);
     const cli2 = startCli(["--port-link", join(dir, "tty"), "--fs", join(dir, "fs2"), "--modules", "node,file,gpio"]);
-    expect(await cli2.exited).toBe(1);
+    expect(await cli2.exited).toBe(2); // a bad option value is a usage error: 2, as every command (issue 12)
     expect(cli2.output()).toMatch(/--modules: gpio is not emulated; choose from adc,bit,/);
   }, 30_000);
 

@@ -12,49 +12,54 @@ plain Lua 5.1 / 5.3, busted, or a wasm Lua 5.1 without io/os/C modules.
   print(#sim.broker.published)
   sim.uninstall()
 
-What is emulated, and where it follows the NodeMCU sources rather than an
-idealised API (app/modules/{tmr,mqtt,file,dht,wifi}.c, docs/modules/*.md):
+The NodeMCU modules are the virtual device's: device/lua/nodemcu/<module>.lua
+(tmr, node, wifi, mqtt, sjson, file, adc, dht, rtctime, sntp; each file's
+header says what device behaviour it copies) over device/lua/nodemcu_common.lua,
+and crypto from device/lua/nodemcu_codecs.lua. This file is their host:
+a virtual clock, an in-Lua broker as the MQTT transport, a wifi link the test
+drives, and the controller below. It finds those files next to this one's
+repository (busted, lua5.x) or, in a state without a file system (wasm Lua),
+as the sources "nodemcu_common.lua" and "nodemcu/<module>.lua".
 
 * Time is virtual. sim.advance(ms) runs, in time order, deferred events
-  (network callbacks: never called from inside the call that caused them) and
-  due tmr timers (ties: registration order). Deferred events due at the same
-  time run before timers.
-* tmr: register() checks 1 <= interval <= 6870947 and raises otherwise;
-  register() does not start; start() on a running timer returns false and does
-  not restart; ALARM_SINGLE unregisters itself before its callback runs;
-  ALARM_SEMI stays registered but stopped; interval() re-arms a running timer.
-* mqtt: one publish-callback slot per client ("the last callback function
-  defined will be called for ALL publish commands"); outgoing messages are a
-  strict FIFO: a QoS 1 PUBLISH holds the queue until its PUBACK arrives, QoS 0
-  fires the callback when sent. publish/subscribe raise "not connected" when
-  the socket is down; connect raises "already connected" when it is up;
-  close() sends DISCONNECT through the queue and "offline" fires afterwards
-  (3.x). A refused CONNACK fires the failure callback and then "offline"
-  (the TCP socket was up). Incoming messages whose full MQTT size exceeds
-  max_message_length go to "overflow" with the part that arrived in the first
-  TCP segment. Clean sessions lose their subscriptions on disconnect.
-* file: SPIFFS-like: flat names of at most 31 bytes, rename() fails when the
-  target exists, open() returns nil when a file to read is missing.
-* dht.read(pin) raises "dht N does not exist" for pins outside 1..12, returns
-  floats and -999 values on failure.
-* wifi.sta.config{auto=true} disconnects and reconnects (events are delivered
-  again); wifi.sta.connect() while connected does nothing; eventmon callbacks
-  only see events that happen after they were registered.
+  (network callbacks: never called from inside the call that caused them;
+  node.task.post tasks) and due tmr timers (ties: registration order).
+  Deferred events due at the same time run before timers. tmr.delay(us)
+  moves the clock on (a busy wait: nothing runs).
+* Callbacks are called directly: an error in one ends sim.advance (or the
+  call that ran it) instead of restarting the device.
+* The broker: CONNACK, SUBACK/UNSUBACK and PUBACK come latency_ms after the
+  message was written; a QoS 0 PUBLISH is "written" (and its callback fires)
+  from the event loop; lost PUBACKs hold the queue until the socket dies;
+  clean sessions lose their subscriptions on disconnect; a second session
+  with the same client id takes over (the first gets "offline"); messages
+  whose full MQTT size exceeds max_message_length go to "overflow" with the
+  part that arrived in the first TCP segment (dopts.mss, 1460).
+* Wifi joins when the test says so (sim.wifi_up); sta.config{auto=true}
+  while joined leaves and joins again from the event loop; losing wifi drops
+  the MQTT session ("offline" from the event loop).
+Where the mock is looser than the device: wifi.sta.config takes a pwd of
+any length; the ADC mode is not modelled (adc.read and adc.readvdd33 always
+answer; set sensors.vdd_mv = 65535 for "not in VDD33 mode"); node.LFS
+(opts.lfs) takes images by their contents (no image decoding: the virtual
+device does that); node.restart() only counts; no tls, rtcmem, uart,
+encoder or bit modules, no node.dsleep/bootreason/setonerror/input/compile.
 
 The mock itself uses no io/os/C modules; cjson is used when `require` finds
-it, otherwise (or with opts.json == "pure") a small JSON codec below.
+it, otherwise (or with opts.json == "pure") the pure-Lua codec.
 
 Controller (the table M.install returns):
   now, advance(ms), pending(), schedule(delay_ms, fn, ...), timers()
-  wifi_up([ip]), wifi_down([reason]), wifi = {config, mode, connected, events}
+  wifi_up([ip]), wifi_down([reason]), wifi = {config, mode, connected, ip, events}
   broker = {up, acks (bool | fn(msg)), connack (0 = accept), fail_reason (-5),
     latency_ms (0), published, retained, subscriptions, lwt, clients_created,
     connects (one entry per client:connect, with the will given at that time),
-    publish_calls, publish_errors, drop([{offline=false | offline_after_ms=N}]),
+    publish_calls, publish_errors, lost_acks, drop([{offline=false | offline_after_ms=N}]),
     deliver(topic, payload[, {qos=, mss=}]) -> "message" | "overflow" | nil}
   files, fs_full, fs_total, sensors = {adc, vdd_mv, dht = {status, temp, humi}},
   dht_reads, dht_log, restarts, console, chipid, json ({encode, decode, null}),
-  NULL, loadfile(name), dofile(name), uninstall()
+  NULL, ntp_time (sntp answers), lfs_reloads, lfs_modules, modules,
+  loadfile(name), dofile(name), uninstall()
 ]]
 
 local M = {}
@@ -66,13 +71,9 @@ local floor = math.floor
 M.TMR_MAX_MS = 6870947
 
 -- ---------------------------------------------------------------------------
--- JSON (pure Lua, sjson/cjson compatible enough for the firmware)
+-- the shared emulation (device/lua)
 -- ---------------------------------------------------------------------------
 
--- The pure-Lua pieces this mock shares with the virtual device (the sjson
--- codec, argument checks, the file module) live in device/lua/nodemcu_common.lua.
--- It is found next to this file's repository (busted, lua5.x) or, in a state
--- without a file system (wasm Lua), as the source "nodemcu_common.lua".
 local function load_shared(name)
   local info = rawget(_G, "debug") and debug.getinfo(1, "S")
   local dir = info and info.source:match("^@(.*[/\\])") or ""
@@ -87,7 +88,13 @@ local function load_shared(name)
   error("nodemcu_mock: cannot load " .. name .. " (tried " .. table.concat(tried, ", ") .. ")", 2)
 end
 local common = load_shared("nodemcu_common.lua")()
-local make_null, pure_json = common.make_null, common.pure_json
+local copy_table = common.copy_table
+
+-- The module constructors, loaded once (each install makes fresh modules).
+local new = {}
+for _, name in ipairs({ "tmr", "node", "wifi", "mqtt", "sjson", "file", "adc", "dht", "rtctime", "sntp" }) do
+  new[name] = load_shared("nodemcu/" .. name .. ".lua")()
+end
 
 local function cjson_backend()
   local ok, cjson = pcall(require, "cjson")
@@ -112,30 +119,30 @@ local function cjson_backend()
   }
 end
 
-M.pure_json = pure_json
+M.pure_json = common.pure_json
 
--- ---------------------------------------------------------------------------
--- helpers
--- ---------------------------------------------------------------------------
-
-local argerror, checkinteger, checkstring, copy_table =
-  common.argerror, common.checkinteger, common.checkstring, common.copy_table
-
+-- The globals install() sets (and uninstall() restores), in node.info's order.
 local MODULES = { "tmr", "node", "wifi", "mqtt", "sjson", "file", "adc", "dht", "rtctime", "sntp", "crypto" }
 
--- ---------------------------------------------------------------------------
--- install
--- ---------------------------------------------------------------------------
+local BSSID = "aa:bb:cc:dd:ee:ff"
+local NETMASK, GATEWAY = "255.255.255.0", "192.168.1.1"
 
---- Install the NodeMCU globals and return the simulation controller.
--- opts: chipid (12345678), capture_print (false), json ("pure" to skip cjson),
--- rtctime / sntp (install those modules), unix_time (rtctime set at boot),
--- dofile (install a global dofile reading sim.files), tls (true),
--- crypto (install the crypto module: the virtual device's pure-Lua SHA/HMAC),
--- heap_total (44*1024), env (table to install into, default _G), files.
 --- What a node.LFS.reload that succeeded raises: the chip restarts there.
 M.RESTARTED = "mock: restarted by node.LFS.reload"
 
+--- Install the NodeMCU globals and return the simulation controller.
+-- opts: chipid (12345678), capture_print (false), echo (print captured lines
+-- too), json ("pure" to skip cjson), rtctime / sntp (install those modules),
+-- unix_time (rtctime set at boot), dofile (install a global dofile reading
+-- sim.files), tls (true: secure MQTT connections are available),
+-- crypto (install the crypto module: the virtual device's pure-Lua SHA/HMAC),
+-- heap_total (44*1024), env (table to install into, default _G), files,
+-- fs_total, history_limit, max_events_per_advance,
+-- lfs = { size = bytes of the partition (128 KB; 0 = none), modules = name ->
+-- Lua source held in LFS, images = file contents -> modules (name -> source)
+-- or the error text node.LFS.reload gives for that file }: a successful
+-- reload keeps the modules in sim.lfs_modules (for the next boot: pass them
+-- as opts.lfs.modules) and ends in error(M.RESTARTED).
 function M.install(opts)
   opts = opts or {}
   local env = opts.env or _G
@@ -166,7 +173,7 @@ function M.install(opts)
     json = cjson_backend()
   end
   if not json then
-    json = pure_json(make_null())
+    json = common.pure_json(common.make_null())
   end
   sim.json = json
   sim.NULL = json.null
@@ -178,13 +185,6 @@ function M.install(opts)
     return seq
   end
   local deferred = {} -- { at, seq, fn, args }
-  -- Armed timers only: an idle tmr object nobody references can be collected,
-  -- a running one is anchored (NodeMCU keeps a registry ref while it runs).
-  local armed = {}
-  local function set_running(t, on)
-    t.running = on
-    armed[t] = on or nil
-  end
 
   -- History lists (published, connects, console, ...) keep at most
   -- sim.history_limit entries when it is set (long heap benchmarks).
@@ -224,17 +224,37 @@ function M.install(opts)
     return best
   end
 
-  local function next_timer(limit)
-    local best = nil
-    for t in pairs(armed) do
-      if t.running and t.due <= limit and (best == nil or t.due < best.due or (t.due == best.due and t.regseq < best.regseq)) then
-        best = t
-      end
+  -- Firmware callbacks run directly: their errors reach the test.
+  local function call(fn, ...)
+    if type(fn) == "function" then
+      return fn(...)
     end
-    return best
   end
 
-  local fire_timer -- defined with tmr below
+  -- What every module gets (see the headers in device/lua/nodemcu/).
+  local ctx = {
+    C = common,
+    now = function()
+      return sim.now
+    end,
+    seq = next_seq,
+    callback = call,
+    console = function(line)
+      record(sim.console, line)
+    end,
+    chipid = function()
+      return sim.chipid
+    end,
+    json = json,
+    file = { store = sim },
+    tmr = {
+      delay = function(us)
+        sim.now = sim.now + us / 1000 -- busy loop: time passes, nothing runs
+      end,
+    },
+  }
+
+  local tmr, timers = new.tmr(ctx)
 
   --- Advance virtual time by ms, running everything that falls due on the way.
   function sim.advance(ms)
@@ -255,20 +275,17 @@ function M.install(opts)
         if count > sim.max_events_per_advance then
           error("sim.advance: more than " .. sim.max_events_per_advance .. " events; runaway loop?", 0)
         end
-        local t = next_timer(target)
+        local t = timers.earliest(target)
         local e = take_deferred(t and t.due or target)
         if e then
           -- a deferred event due no later than the next timer runs first
-          if t and e.at > t.due then
-            error("internal: event ordering") -- cannot happen
-          end
           if e.at > sim.now then
             sim.now = e.at
           end
           e.fn(unpack(e.args, 1, e.args.n))
         elseif t then
           sim.now = t.due
-          fire_timer(t)
+          timers.fire(t)
         else
           break
         end
@@ -286,6 +303,18 @@ function M.install(opts)
   --- Number of deferred events waiting (network callbacks not yet delivered).
   function sim.pending()
     return #deferred
+  end
+
+  --- Armed timers, for debugging: { {interval=, mode=, due=}, ... }
+  function sim.timers()
+    local list = {}
+    for t in pairs(timers.armed) do
+      list[#list + 1] = { interval = t.ms, mode = t.mode, due = t.due, regseq = t.regseq }
+    end
+    table.sort(list, function(a, b)
+      return a.due < b.due or (a.due == b.due and a.regseq < b.regseq)
+    end)
+    return list
   end
 
   -- ---- print ---------------------------------------------------------------
@@ -311,168 +340,28 @@ function M.install(opts)
     end
   end
 
-  -- ---- tmr ---------------------------------------------------------------
-  local tmr = { ALARM_SINGLE = 0, ALARM_AUTO = 1, ALARM_SEMI = 2 }
-  local Timer = {}
-  Timer.__index = Timer
-
-  local function check_interval(ms, fname)
-    ms = checkinteger(ms, 2, fname)
-    if ms < 1 or ms > M.TMR_MAX_MS then
-      argerror(2, fname, "invalid interval " .. tostring(ms) .. "; Range: 1-" .. M.TMR_MAX_MS)
-    end
-    return ms
-  end
-
-  function tmr.create()
-    local t = setmetatable({ mode = nil, running = false, ms = 0, regseq = 0, due = 0 }, Timer)
-    return t
-  end
-
-  function Timer:register(ms, mode, fn)
-    ms = check_interval(ms, "register")
-    mode = checkinteger(mode, 3, "register")
-    if mode ~= 0 and mode ~= 1 and mode ~= 2 then
-      argerror(3, "register", "Invalid mode")
-    end
-    if type(fn) ~= "function" then
-      argerror(4, "register", "Must be function")
-    end
-    set_running(self, false)
-    self.mode = mode
-    self.ms = ms
-    self.fn = fn
-    self.regseq = next_seq()
-  end
-
-  function Timer:start()
-    if self.mode == nil or self.running then
-      return false
-    end
-    set_running(self, true)
-    self.due = sim.now + self.ms
-    return true
-  end
-
-  function Timer:stop()
-    if self.mode ~= nil and self.running then
-      set_running(self, false)
-      return true
-    end
-    return false
-  end
-
-  function Timer:unregister()
-    set_running(self, false)
-    self.mode = nil
-    self.fn = nil
-  end
-
-  function Timer:interval(ms)
-    ms = check_interval(ms, "interval")
-    if self.mode ~= nil then
-      self.ms = ms
-      if self.running then
-        self.due = sim.now + ms
-      end
-    end
-  end
-
-  function Timer:alarm(ms, mode, fn)
-    self:register(ms, mode, fn)
-    return self:start()
-  end
-
-  function Timer:state()
-    if self.mode == nil then
-      return nil
-    end
-    return self.running, self.mode
-  end
-
-  fire_timer = function(t)
-    local fn = t.fn
-    if t.mode == tmr.ALARM_SINGLE then
-      t.mode = nil
-      t.fn = nil
-      set_running(t, false)
-    elseif t.mode == tmr.ALARM_SEMI then
-      set_running(t, false)
-    else
-      t.due = t.due + t.ms
-    end
-    fn(t)
-  end
-
-  function tmr.time()
-    return floor(sim.now / 1000) % 2147483648
-  end
-
-  function tmr.now()
-    return floor(sim.now * 1000) % 2147483648
-  end
-
-  function tmr.delay(us)
-    us = checkinteger(us, 1, "delay")
-    if us <= 0 then
-      error("wrong arg range", 0)
-    end
-    sim.now = sim.now + us / 1000 -- busy loop: time passes, nothing runs
-  end
-
-  function tmr.wdclr() end
-
-  function tmr.softwd(s)
-    sim.softwd = s
-  end
-
-  function tmr.ccount()
-    return floor(sim.now * 80000) % 4294967296
-  end
-
-  --- Armed timers, for debugging: { {interval=, mode=, due=}, ... }
-  function sim.timers()
-    local list = {}
-    for t in pairs(armed) do
-      list[#list + 1] = { interval = t.ms, mode = t.mode, due = t.due, regseq = t.regseq }
-    end
-    table.sort(list, function(a, b)
-      return a.due < b.due or (a.due == b.due and a.regseq < b.regseq)
-    end)
-    return list
-  end
-
-  -- ---- node --------------------------------------------------------------
+  -- ---- node: heap against heap_total, restarts counted, LFS by image contents
   local heap_total = opts.heap_total or 44 * 1024
   local heap_baseline = collectgarbage("count")
-  local node = {}
-  function node.chipid()
-    return sim.chipid
+  local function heap_used()
+    return (collectgarbage("count") - heap_baseline) * 1024
   end
-  function node.heap()
-    local used = (collectgarbage("count") - heap_baseline) * 1024
-    local free = floor(heap_total - used)
-    if free < 0 then
-      free = 0
+  local node_tasks
+  local tasks_posted = false
+  local function run_tasks()
+    tasks_posted = false
+    local list = node_tasks.take_tasks()
+    for _, t in ipairs(list or {}) do
+      call(t.fn, t.prio)
     end
-    return free
   end
-  function node.restart()
-    sim.restarts = sim.restarts + 1
-  end
-
-  -- LFS, only on a firmware built with it (opts.lfs = { size = bytes of the
-  -- partition, 0 = none; modules = name -> Lua source held in LFS;
-  -- images = file contents -> modules (name -> source) or the error text
-  -- node.LFS.reload gives for that file }). The mock does not decode images:
-  -- the virtual device (device/) does, with the project's LFS reader.
-  -- A successful reload keeps the modules in sim.lfs_modules (for the next
-  -- boot: pass them as opts.lfs.modules) and ends in error(M.RESTARTED).
+  local lfs = nil
   if opts.lfs then
     local lfs_size = opts.lfs.size or 128 * 1024
+    local images = opts.lfs.images or {}
     local loaded, names = {}, nil
     for name, source in pairs(opts.lfs.modules or {}) do
-      loaded[name] = assert((loadstring or load)(source, "=" .. name))
+      loaded[name] = assert(load_string(source, "=" .. name))
       names = names or {}
       names[#names + 1] = name
     end
@@ -481,192 +370,137 @@ function M.install(opts)
     end
     sim.lfs_modules = opts.lfs.modules or {}
     sim.lfs_reloads = {}
-    function node.getpartitiontable()
-      return { lfs_addr = lfs_size > 0 and 0xa0000 or 0, lfs_size = lfs_size, spiffs_addr = 0x100000, spiffs_size = sim.fs_total }
-    end
-    node.LFS = {
-      get = function(name)
-        return loaded[name]
+    lfs = {
+      partitions = function()
+        return { lfs_addr = lfs_size > 0 and 0xa0000 or 0, lfs_size = lfs_size, spiffs_addr = 0x100000,
+          spiffs_size = sim.fs_total }
       end,
-      list = function()
-        if names == nil then
-          return nil
-        end
-        local copy = {}
-        for i, n in ipairs(names) do
-          copy[i] = n
-        end
-        return copy
-      end,
-      reload = function(name)
+      modules = loaded,
+      names = names,
+      used = 0,
+      reloading = function(name)
         sim.lfs_reloads[#sim.lfs_reloads + 1] = name
-        if lfs_size == 0 then
-          return "No LFS partition allocated"
-        end
-        local data = sim.files[name]
-        if data == nil then
-          return "LFS image file not found"
-        end
-        local image = (opts.lfs.images or {})[data]
+      end,
+      read = function(name)
+        return sim.files[name]
+      end,
+      check = function(_, data)
+        local image = images[data]
         if image == nil then
           return "incorrect LFS header signature"
         elseif type(image) == "string" then
           return image
         end
-        sim.lfs_modules = image
+        return nil
+      end,
+      reload = function(name)
+        sim.lfs_modules = images[sim.files[name]]
         sim.restarts = sim.restarts + 1
         error(M.RESTARTED, 0)
       end,
     }
   end
-  function node.info(group)
-    if group == nil then
-      return 3, 0, 0, sim.chipid, 1458400, 4096, 0, 40000000
-    elseif group == "hw" then
-      return { chip_id = sim.chipid, flash_id = 1458400, flash_size = 4096, flash_mode = 0, flash_speed = 40000000 }
-    elseif group == "sw_version" then
-      return { node_version_major = 3, node_version_minor = 0, node_version_revision = 0,
-        git_branch = "release", git_commit_id = "mock", git_release = "3.0-mock", git_commit_dts = "0" }
-    elseif group == "build_config" then
-      local modules = {}
+  ctx.node = {
+    heap = function()
+      local free = floor(heap_total - heap_used())
+      if free < 0 then
+        free = 0
+      end
+      return free
+    end,
+    heap_used = heap_used,
+    restart = function()
+      sim.restarts = sim.restarts + 1
+    end,
+    wake = function()
+      if not tasks_posted then
+        tasks_posted = true
+        post(0, run_tasks)
+      end
+    end,
+    flashid = 1458400,
+    version = { git_commit_id = "mock", git_release = "3.0-mock", git_commit_dts = "0" },
+    build = function()
+      local names = {}
       for _, name in ipairs(MODULES) do
         if env[name] ~= nil then
-          modules[#modules + 1] = name
+          names[#names + 1] = name
         end
       end
-      return { ssl = opts.tls ~= false, lfs_size = 0, modules = table.concat(modules, ","),
-        number_type = "float" }
-    end
-    error("bad argument #1 to 'info' (invalid group)", 0)
-  end
-  function node.uptime()
-    local us = floor(sim.now * 1000)
-    return us % 4294967296, floor(us / 4294967296)
-  end
-  function node.random(a, b)
-    if a == nil then
-      return math.random()
-    end
-    return math.random(a, b)
-  end
-
-  -- ---- wifi --------------------------------------------------------------
-  local wifi = {
-    NULLMODE = 0, STATION = 1, SOFTAP = 2, STATIONAP = 3,
-    STA_IDLE = 0, STA_CONNECTING = 1, STA_WRONGPWD = 2, STA_APNOTFOUND = 3, STA_FAIL = 4, STA_GOTIP = 5,
+      return opts.tls ~= false, table.concat(names, ",")
+    end,
+    lfs = lfs,
   }
-  wifi.sta = {}
-  wifi.eventmon = {
-    STA_CONNECTED = 0, STA_DISCONNECTED = 1, STA_AUTHMODE_CHANGE = 2, STA_GOT_IP = 3,
-    STA_DHCP_TIMEOUT = 4, AP_STACONNECTED = 5, AP_STADISCONNECTED = 6, AP_PROBEREQRECVED = 7,
-    WIFI_MODE_CHANGED = 8,
-    reason = { UNSPECIFIED = 1, AUTH_EXPIRE = 2, AUTH_LEAVE = 3, ASSOC_EXPIRE = 4, ASSOC_LEAVE = 8,
-      BEACON_TIMEOUT = 200, NO_AP_FOUND = 201, AUTH_FAIL = 202, ASSOC_FAIL = 203, HANDSHAKE_TIMEOUT = 204 },
-  }
-  sim.wifi = { mode = nil, config = nil, connected = false, handlers = {}, ip = "192.168.1.50",
-    ssid = "espfleet-test", events = {} }
+  local node
+  node, node_tasks = new.node(ctx)
 
-  local function wifi_event(event, info)
-    record(sim.wifi.events, { event = event, info = info, at = sim.now })
-    local fn = sim.wifi.handlers[event]
-    if fn then
-      fn(info)
-    end
-  end
-
-  local function got_ip_info()
-    return { IP = sim.wifi.ip, netmask = "255.255.255.0", gateway = "192.168.1.1" }
-  end
-
-  local drop_client -- defined with mqtt below
-
-  function wifi.setmode(mode)
-    sim.wifi.mode = checkinteger(mode, 1, "setmode")
-    return sim.wifi.mode
-  end
-  function wifi.getmode()
-    return sim.wifi.mode or wifi.STATION
-  end
-  function wifi.sta.config(cfg)
-    if type(cfg) ~= "table" then
-      argerror(1, "config", "config table not found!")
-    end
-    sim.wifi.config = copy_table(cfg)
-    if cfg.auto ~= false and sim.wifi.connected then
-      -- wifi_station_disconnect(); ...; wifi_station_connect(): the station
-      -- leaves and joins again, and the events are delivered again.
-      post(0, function()
-        if sim.wifi.connected then
-          wifi_event(wifi.eventmon.STA_DISCONNECTED,
-            { SSID = sim.wifi.ssid, BSSID = "aa:bb:cc:dd:ee:ff", reason = wifi.eventmon.reason.ASSOC_LEAVE })
-          wifi_event(wifi.eventmon.STA_CONNECTED, { SSID = sim.wifi.ssid, BSSID = "aa:bb:cc:dd:ee:ff", channel = 6 })
-          wifi_event(wifi.eventmon.STA_GOT_IP, got_ip_info())
+  -- ---- wifi: the test joins (sim.wifi_up) and leaves (sim.wifi_down) -------
+  local join_ip = "192.168.1.50"
+  local drop_client -- defined with the broker below
+  local wifi_events
+  local ASSOC_LEAVE, BEACON_TIMEOUT = 8, 200
+  ctx.wifi = {
+    mac = string.format("5c:cf:7f:%02x:%02x:%02x", floor(sim.chipid / 65536) % 256, floor(sim.chipid / 256) % 256,
+      sim.chipid % 256),
+    -- connection_spec's config.json has a 6-byte password, which the device refuses
+    any_pwd = true,
+    link = {
+      join = function(_, again)
+        -- Joining happens when the test says so (sim.wifi_up); sta.config{auto}
+        -- while joined leaves and joins again, and the events are delivered again.
+        if again and sim.wifi.connected then
+          post(0, function()
+            if sim.wifi.connected then
+              wifi_events.disconnected(ASSOC_LEAVE, sim.wifi.ssid, BSSID)
+              wifi_events.connected(sim.wifi.ssid, BSSID, 6)
+              wifi_events.got_ip(join_ip, NETMASK, GATEWAY)
+            end
+          end)
         end
-      end)
-    end
-    return true
-  end
-  function wifi.sta.connect()
-    -- Joining happens when the test says so (sim.wifi_up); joining while
-    -- already joined does nothing and reports nothing.
-    sim.wifi.connect_calls = (sim.wifi.connect_calls or 0) + 1
-  end
-  function wifi.sta.disconnect()
-    if sim.wifi.connected then
-      post(0, function()
-        sim.wifi_down(wifi.eventmon.reason.ASSOC_LEAVE)
-      end)
-    end
-  end
-  function wifi.sta.getip()
-    if sim.wifi.connected then
-      return sim.wifi.ip, "255.255.255.0", "192.168.1.1"
-    end
-    return nil
-  end
-  function wifi.sta.status()
-    return sim.wifi.connected and wifi.STA_GOTIP or wifi.STA_CONNECTING
-  end
-  function wifi.eventmon.register(event, fn)
-    sim.wifi.handlers[event] = fn
-  end
-  function wifi.eventmon.unregister(event)
-    sim.wifi.handlers[event] = nil
-  end
+      end,
+      leave = function()
+        if sim.wifi.connected then
+          post(0, function()
+            sim.wifi_down(ASSOC_LEAVE)
+          end)
+        end
+      end,
+      event = function(event, info)
+        record(sim.wifi.events, { event = event, info = info, at = sim.now })
+      end,
+    },
+  }
+  local wifi
+  wifi, wifi_events = new.wifi(ctx)
+  sim.wifi = wifi_events.state -- { config, mode, connected, ip, ... } of the station
+  sim.wifi.ssid = "espfleet-test"
+  sim.wifi.events = {}
 
   --- The station joins the network: STA_CONNECTED, then STA_GOT_IP {IP=...}.
   function sim.wifi_up(ip)
     if ip then
-      sim.wifi.ip = ip
+      join_ip = ip
     end
-    sim.wifi.connected = true
-    wifi_event(wifi.eventmon.STA_CONNECTED, { SSID = sim.wifi.ssid, BSSID = "aa:bb:cc:dd:ee:ff", channel = 6 })
-    wifi_event(wifi.eventmon.STA_GOT_IP, got_ip_info())
+    wifi_events.connected(sim.wifi.ssid, BSSID, 6)
+    wifi_events.got_ip(join_ip, NETMASK, GATEWAY)
   end
 
   --- The station loses the network: STA_DISCONNECTED {reason=N}; an MQTT
   -- session on top of it dies too ("offline" follows from the event loop).
   function sim.wifi_down(reason)
-    sim.wifi.connected = false
-    wifi_event(wifi.eventmon.STA_DISCONNECTED,
-      { SSID = sim.wifi.ssid, BSSID = "aa:bb:cc:dd:ee:ff", reason = reason or wifi.eventmon.reason.BEACON_TIMEOUT })
+    wifi_events.disconnected(reason or BEACON_TIMEOUT, sim.wifi.ssid, BSSID)
     if drop_client then
       drop_client({ offline_after_ms = 0 })
     end
   end
 
-  -- ---- mqtt --------------------------------------------------------------
-  local mqtt = {
-    CONN_FAIL_SERVER_NOT_FOUND = -5, CONN_FAIL_NOT_A_CONNACK_MSG = -4, CONN_FAIL_DNS = -3,
-    CONN_FAIL_TIMEOUT_RECEIVING = -2, CONN_FAIL_TIMEOUT_SENDING = -1, CONNACK_ACCEPTED = 0,
-    CONNACK_REFUSED_PROTOCOL_VER = 1, CONNACK_REFUSED_ID_REJECTED = 2, CONNACK_REFUSED_SERVER_UNAVAILABLE = 3,
-    CONNACK_REFUSED_BAD_USER_OR_PASS = 4, CONNACK_REFUSED_NOT_AUTHORIZED = 5,
-  }
+  -- ---- mqtt: the in-Lua broker as the transport ------------------------------
+  local CONN_FAIL_SERVER_NOT_FOUND = -5
   local broker = {
     up = true, -- TCP connects and CONNACK is sent
     acks = true, -- PUBACKs come back (boolean, or function(message) -> boolean)
     connack = 0, -- CONNACK return code; non-zero refuses the session
-    fail_reason = mqtt.CONN_FAIL_SERVER_NOT_FOUND, -- reason when up == false
+    fail_reason = CONN_FAIL_SERVER_NOT_FOUND, -- reason when up == false
     latency_ms = 0, -- delay of CONNACK/SUBACK/PUBACK
     published = {}, -- { topic, payload, qos, retain, at, client, will? } as the broker received them
     published_count = 0, -- all of them, also when history_limit trims `published`
@@ -676,21 +510,12 @@ function M.install(opts)
     clients_created = 0,
     connects = {}, -- one entry per client:connect call
     publish_calls = 0, -- client:publish calls, including those that raised
-    publish_errors = 0, -- client:publish calls that raised
+    publish_errors = 0, -- client:publish calls that raised "not connected"
     client = nil, -- the connected client
   }
   sim.broker = broker
   sim.mqtt_clients = {}
-
-  local Client = {}
-  Client.__index = Client
-
-  local function call_slot(client, slot, ...)
-    local fn = client.slots[slot]
-    if fn then
-      fn(client, ...)
-    end
-  end
+  local Q -- what the transport reports to the clients (device/lua/nodemcu/mqtt.lua)
 
   local function acked(msg)
     local a = broker.acks
@@ -700,91 +525,35 @@ function M.install(opts)
     return a and true or false
   end
 
-  local pump
-  local function schedule_pump(client, delay)
-    if not client.pump_scheduled then
-      client.pump_scheduled = true
-      post(delay or 0, pump, client, client.socket)
+  local function received(client, topic, payload, qos, retain, will)
+    broker.published_count = broker.published_count + 1
+    record(broker.published, { topic = topic, payload = payload, qos = qos, retain = retain, at = sim.now,
+      client = client.id, will = will })
+    if retain then
+      broker.retained[topic] = payload
     end
   end
 
-  local function socket_closed(client, fire_offline)
-    local was_connected = client.connected
-    client.connected = false
-    client.connecting = nil
-    client.queue = {}
-    client.socket = client.socket + 1 -- events of the old socket are ignored
-    client.pump_scheduled = false
-    if broker.client == client then
-      broker.client = nil
-      if client.clean then
-        broker.subscriptions = {}
-      end
-    end
-    if was_connected and fire_offline then
-      call_slot(client, "offline")
-    end
-  end
-
-  local function publish_will(client)
-    local w = client.will
-    if w then
-      broker.published_count = broker.published_count + 1
-      record(broker.published, { topic = w.topic, payload = w.payload, qos = w.qos,
-        retain = w.retain, at = sim.now, client = client.id, will = true })
-      if w.retain then
-        broker.retained[w.topic] = w.payload
-      end
-    end
-  end
-
-  -- Send the head of the outgoing queue; PUBACK/SUBACK come latency_ms later.
-  pump = function(client, socket)
-    if socket ~= client.socket then
+  -- The head of a client's queue on the wire (from the event loop).
+  local function wire(client, socket, msg)
+    if socket ~= client.socket or not client.connected then
       return
-    end
-    client.pump_scheduled = false
-    local msg = client.queue[1]
-    if not client.connected or not msg then
-      return
-    end
-    if msg.waiting then
-      return -- a QoS 1 PUBLISH without PUBACK holds the queue
     end
     if msg.kind == "publish" then
-      if not msg.sent then
-        msg.sent = true
-        broker.published_count = broker.published_count + 1
-        record(broker.published, { topic = msg.topic, payload = msg.payload, qos = msg.qos,
-          retain = msg.retain, at = sim.now, client = client.id })
-        if msg.retain then
-          broker.retained[msg.topic] = msg.payload
-        end
-      end
+      received(client, msg.topic, msg.payload, msg.qos, msg.retain, nil)
       if msg.qos == 0 then
-        table.remove(client.queue, 1)
-        call_slot(client, "puback")
-        if client.queue[1] then
-          schedule_pump(client)
-        end
+        Q.sent(client)
       elseif acked(msg) then
-        msg.waiting = true
         post(broker.latency_ms, function()
-          if socket ~= client.socket then
-            return
-          end
-          table.remove(client.queue, 1)
-          call_slot(client, "puback")
-          if client.queue[1] then
-            schedule_pump(client)
+          if socket == client.socket then
+            Q.sent(client)
           end
         end)
       else
-        msg.waiting = true -- the PUBACK is lost: the queue is stuck until the socket dies
+        -- the PUBACK is lost: the queue is stuck until the socket dies
         broker.lost_acks = (broker.lost_acks or 0) + 1
       end
     elseif msg.kind == "subscribe" or msg.kind == "unsubscribe" then
-      msg.waiting = true
       post(broker.latency_ms, function()
         if socket ~= client.socket then
           return
@@ -796,213 +565,81 @@ function M.install(opts)
             broker.subscriptions[topic] = nil
           end
         end
-        table.remove(client.queue, 1)
-        call_slot(client, msg.kind == "subscribe" and "suback" or "unsuback")
-        if client.queue[1] then
-          schedule_pump(client)
-        end
+        Q.sent(client)
       end)
     elseif msg.kind == "disconnect" then
       -- clean DISCONNECT: no last will; the socket closes, then "offline" (3.x)
-      socket_closed(client, true)
+      Q.closed(client, true)
     end
   end
 
-  local function enqueue(client, msg)
-    client.queue[#client.queue + 1] = msg
-    schedule_pump(client)
-  end
-
-  function mqtt.Client(clientid, keepalive, user, pass, cleansession, max_message_length)
-    broker.clients_created = broker.clients_created + 1
-    if type(clientid) ~= "string" then
-      clientid = string.format("NodeMCU_%x", sim.chipid)
-    end
-    local client = setmetatable({
-      id = clientid,
-      keepalive = (type(keepalive) == "number" and keepalive ~= 0) and keepalive or 60,
-      user = type(user) == "string" and user or nil,
-      password = type(pass) == "string" and pass or nil,
-      clean = cleansession == nil or (type(cleansession) == "number" and cleansession ~= 0),
-      max_message_length = (type(max_message_length) == "number" and max_message_length ~= 0)
-        and max_message_length or 1024,
-      slots = {},
-      queue = {},
-      connected = false,
-      socket = 0,
-    }, Client)
-    sim.mqtt_clients[#sim.mqtt_clients + 1] = client
-    return client
-  end
-
-  function Client:lwt(topic, message, qos, retain)
-    if type(topic) ~= "string" and type(topic) ~= "number" then
-      argerror(2, "lwt", "need lwt topic")
-    end
-    if type(message) ~= "string" and type(message) ~= "number" then
-      argerror(3, "lwt", "need lwt message")
-    end
-    self.will = {
-      topic = tostring(topic), payload = tostring(message),
-      qos = type(qos) == "number" and qos % 4 or 0,
-      retain = type(retain) == "number" and retain ~= 0 or false,
-    }
-    broker.lwt = copy_table(self.will)
-  end
-
-  local EVENTS = { connect = true, connfail = true, offline = true, message = true, overflow = true,
-    puback = true, suback = true, unsuback = true }
-
-  function Client:on(event, fn)
-    if not EVENTS[event] then
-      argerror(2, "on", "invalid option '" .. tostring(event) .. "'")
-    end
-    if type(fn) ~= "function" then
-      argerror(3, "on", "function expected, got " .. type(fn))
-    end
-    self.slots[event] = fn
-  end
-
-  function Client:connect(host, ...)
-    if self.connected then
-      error("already connected", 0)
-    end
-    -- argument parsing as in mqtt_socket_connect: host[, port[, secure]][, ok[, fail]]
-    local args = { n = select("#", ...), ... }
-    local i = 1
-    local port, secure = 1883, false
-    if i <= args.n and type(args[i]) == "number" then
-      port = args[i]
-      i = i + 1
-    end
-    if i <= args.n and (type(args[i]) == "number" or type(args[i]) == "boolean") then
-      if type(args[i]) == "number" then
-        secure = args[i] ~= 0
-        record(sim.console, "Warning, deprecated API! mqtt.connect secure parameter as integer. It will be removed in the future.")
-      else
-        secure = args[i]
+  ctx.mqtt = {
+    ssl = opts.tls ~= false,
+    created = function(client)
+      broker.clients_created = broker.clients_created + 1
+      sim.mqtt_clients[#sim.mqtt_clients + 1] = client
+    end,
+    will = function(client)
+      broker.lwt = copy_table(client.will)
+    end,
+    publishing = function(client)
+      broker.publish_calls = broker.publish_calls + 1
+      if not client.connected then
+        broker.publish_errors = broker.publish_errors + 1
       end
-      i = i + 1
-    end
-    if type(args[i]) == "function" then
-      self.slots.connect = args[i]
-    end
-    i = i + 1
-    if type(args[i]) == "function" then
-      self.slots.connfail = args[i]
-    end
-    if secure and opts.tls == false then
-      error("ssl not available", 0)
-    end
-    if type(host) ~= "string" then
-      error("invalid domain", 0)
-    end
-    local will = self.will and copy_table(self.will) or nil
-    record(broker.connects, {
-      at = sim.now, client = self.id, host = host, port = port, secure = secure,
-      user = self.user, password = self.password, keepalive = self.keepalive, clean = self.clean,
-      will = will,
-    })
-    self.socket = self.socket + 1
-    local socket = self.socket
-    self.connecting = true
-    post(broker.latency_ms, function()
-      if socket ~= self.socket then
-        return
+    end,
+    connect = function(client, socket, p)
+      record(broker.connects, {
+        at = sim.now, client = client.id, host = p.host, port = p.port, secure = p.secure,
+        user = client.user, password = client.password, keepalive = client.keepalive, clean = client.clean,
+        will = client.will and copy_table(client.will) or nil,
+      })
+      post(broker.latency_ms, function()
+        if socket ~= client.socket then
+          return
+        end
+        if not sim.wifi.connected or not broker.up then
+          Q.connfail(client, sim.wifi.connected and broker.fail_reason or CONN_FAIL_SERVER_NOT_FOUND)
+          return
+        end
+        if broker.connack ~= 0 then
+          -- TCP was up: CONNACK refused -> failure callback, then the socket
+          -- closes and "offline" fires (mqtt_socket_disconnected, connected=true)
+          Q.refused(client, broker.connack)
+          post(0, function()
+            if socket == client.socket then
+              Q.closed(client, true)
+            end
+          end)
+          return
+        end
+        -- another session with the same client id is taken over by this one
+        local other = broker.client
+        if other and other ~= client and other.id == client.id then
+          Q.closed(other, false)
+          post(0, Q.offline, other)
+        end
+        broker.client = client
+        if client.clean then
+          broker.subscriptions = {}
+        end
+        Q.connack(client)
+      end)
+    end,
+    send = function(client, socket, msg)
+      post(0, wire, client, socket, msg)
+    end,
+    released = function(client)
+      if broker.client == client then
+        broker.client = nil
+        if client.clean then
+          broker.subscriptions = {}
+        end
       end
-      self.connecting = nil
-      if not sim.wifi.connected or not broker.up then
-        call_slot(self, "connfail", sim.wifi.connected and broker.fail_reason or mqtt.CONN_FAIL_SERVER_NOT_FOUND)
-        return
-      end
-      if broker.connack ~= 0 then
-        -- TCP was up: CONNACK refused -> failure callback, then the socket
-        -- closes and "offline" fires (mqtt_socket_disconnected, connected=true)
-        self.connected = true
-        call_slot(self, "connfail", broker.connack)
-        post(0, function()
-          if socket == self.socket then
-            socket_closed(self, true)
-          end
-        end)
-        return
-      end
-      -- another session with the same client id is taken over by this one
-      local other = broker.client
-      if other and other ~= self and other.id == self.id then
-        socket_closed(other, false)
-        post(0, call_slot, other, "offline")
-      end
-      self.connected = true
-      broker.client = self
-      if self.clean then
-        broker.subscriptions = {}
-      end
-      call_slot(self, "connect")
-    end)
-  end
-
-  function Client:close()
-    if self.connected then
-      enqueue(self, { kind = "disconnect" })
-    end
-  end
-
-  function Client:publish(topic, payload, qos, retain, fn)
-    broker.publish_calls = broker.publish_calls + 1
-    if not self.connected then
-      broker.publish_errors = broker.publish_errors + 1
-      error("not connected", 0)
-    end
-    topic = checkstring(topic, 2, "publish")
-    payload = checkstring(payload, 3, "publish")
-    qos = checkinteger(qos, 4, "publish")
-    retain = checkinteger(retain, 5, "publish")
-    if type(fn) == "function" then
-      self.slots.puback = fn
-    end
-    enqueue(self, { kind = "publish", topic = topic, payload = payload, qos = qos, retain = retain ~= 0 })
-    return true
-  end
-
-  function Client:subscribe(topic, qos, fn)
-    if not self.connected then
-      error("not connected", 0)
-    end
-    local topics = {}
-    if type(topic) == "table" then
-      for k, v in pairs(topic) do
-        topics[checkstring(k, 2, "subscribe")] = checkinteger(v, 2, "subscribe")
-      end
-      fn = qos
-    else
-      topics[checkstring(topic, 2, "subscribe")] = checkinteger(qos, 3, "subscribe")
-    end
-    if type(fn) == "function" then
-      self.slots.suback = fn
-    end
-    enqueue(self, { kind = "subscribe", topics = topics })
-    return true
-  end
-
-  function Client:unsubscribe(topic, fn)
-    if not self.connected then
-      error("not connected", 0)
-    end
-    local topics = {}
-    if type(topic) == "table" then
-      for k in pairs(topic) do
-        topics[checkstring(k, 2, "unsubscribe")] = true
-      end
-    else
-      topics[checkstring(topic, 2, "unsubscribe")] = true
-    end
-    if type(fn) == "function" then
-      self.slots.unsuback = fn
-    end
-    enqueue(self, { kind = "unsubscribe", topics = topics })
-    return true
-  end
+    end,
+  }
+  local mqtt
+  mqtt, Q = new.mqtt(ctx)
 
   local function topic_matches(filter, topic)
     if filter == topic then
@@ -1040,7 +677,7 @@ function M.install(opts)
   end
 
   --- Deliver a PUBLISH from the broker to the connected client, if it is
-  -- subscribed. opts: qos (0), mss (1460, bytes of the first TCP segment).
+  -- subscribed. dopts: qos (0), mss (1460, bytes of the first TCP segment).
   -- Returns "message", "overflow" or nil (not delivered).
   function broker.deliver(topic, payload, dopts)
     dopts = dopts or {}
@@ -1065,23 +702,10 @@ function M.install(opts)
       -- delivered to "overflow" with what arrived in the first TCP segment
       local mss = dopts.mss or 1460
       local header = total - #payload
-      local data = payload:sub(1, math.max(0, mss - header))
-      if client.slots.overflow then
-        if data ~= "" then
-          client.slots.overflow(client, topic, data)
-        else
-          client.slots.overflow(client, topic)
-        end
-      end
+      Q.overflow(client, topic, payload:sub(1, math.max(0, mss - header)))
       return "overflow"
     end
-    if client.slots.message then
-      if payload ~= "" then
-        client.slots.message(client, topic, payload)
-      else
-        client.slots.message(client, topic) -- NodeMCU passes no data for an empty payload
-      end
-    end
+    Q.message(client, topic, payload)
     return "message"
   end
 
@@ -1095,149 +719,78 @@ function M.install(opts)
     if not client then
       return false
     end
-    publish_will(client)
+    local w = client.will
+    if w then
+      received(client, w.topic, w.payload, w.qos, w.retain, true)
+    end
     local was_connected = client.connected
-    socket_closed(client, false)
+    Q.closed(client, false)
     if was_connected and dopts.offline ~= false then
       if dopts.offline_after_ms then
-        post(dopts.offline_after_ms, call_slot, client, "offline")
+        post(dopts.offline_after_ms, Q.offline, client)
       else
-        call_slot(client, "offline")
+        Q.offline(client)
       end
     end
     return true
   end
   broker.drop = drop_client
 
-  -- ---- sjson -------------------------------------------------------------
-  local sjson = { NULL = json.null }
-  function sjson.encode(v, _)
-    return json.encode(v)
-  end
-  function sjson.decode(s, _)
-    return json.decode(s)
-  end
-  function sjson.decoder()
-    local parts, result, done = {}, nil, false
-    local d = {}
-    function d.write(_, s)
-      parts[#parts + 1] = s
-      local ok, value = pcall(json.decode, table.concat(parts))
-      if ok then
-        result, done = value, true
-        return value
-      end
-      return nil
-    end
-    function d.result()
-      if not done then
-        error("decode not complete", 0)
-      end
-      return result
-    end
-    return d
-  end
-  function sjson.encoder(t)
-    local text = json.encode(t)
-    local pos = 1
-    local e = {}
-    function e.read(_, size)
-      size = size or 1024
-      if pos > #text then
-        return nil
-      end
-      local chunk = text:sub(pos, pos + size - 1)
-      pos = pos + size
-      return chunk
-    end
-    return e
-  end
+  -- ---- sjson, file ---------------------------------------------------------
+  local sjson = new.sjson(ctx)
+  local file = new.file(ctx)
 
-  -- ---- file --------------------------------------------------------------
-  local file = common.file_module(sim)
+  -- ---- adc / dht: sim.sensors ----------------------------------------------
+  ctx.adc = {
+    mode = nil, -- not modelled: both readings answer
+    read = function()
+      return sim.sensors.adc
+    end,
+    vdd33 = function()
+      return sim.sensors.vdd_mv
+    end,
+    set_mode = function(mode)
+      sim.adc_mode = mode
+    end,
+  }
+  local adc = new.adc(ctx)
+  ctx.dht = {
+    read = function(pin)
+      sim.dht_reads = sim.dht_reads + 1
+      record(sim.dht_log, { at = sim.now, pin = pin })
+      local d = sim.sensors.dht
+      return d.status or 0, d.temp, d.humi
+    end,
+  }
+  local dht = new.dht(ctx)
 
-  -- ---- adc / dht -----------------------------------------------------------
-  local adc = { INIT_ADC = 0, INIT_VDD33 = 0xFF }
-  function adc.read(channel)
-    channel = checkinteger(channel, 1, "read")
-    if channel ~= 0 then
-      error("adc " .. channel .. " does not exist", 0)
-    end
-    return sim.sensors.adc
-  end
-  function adc.readvdd33()
-    -- 65535 when the ADC is not in VDD33 mode (set sim.sensors.vdd_mv = 65535)
-    return sim.sensors.vdd_mv
-  end
-  function adc.force_init_mode(mode)
-    local changed = sim.adc_mode ~= mode
-    sim.adc_mode = mode
-    return changed
-  end
-
-  local dht = { OK = 0, ERROR_CHECKSUM = -1, ERROR_TIMEOUT = -2 }
-  local function dht_read(pin)
-    pin = checkinteger(pin, 1, "read")
-    if pin < 1 or pin > 12 then
-      error("dht " .. pin .. " does not exist", 0)
-    end
-    sim.dht_reads = sim.dht_reads + 1
-    record(sim.dht_log, { at = sim.now, pin = pin })
-    local d = sim.sensors.dht
-    local status = d.status or 0
-    if status ~= dht.OK then
-      return status, -999.0, -999.0, 0.0, 0.0
-    end
-    local t, h = d.temp + 0.0, d.humi + 0.0
-    local function dec(v)
-      local int = v >= 0 and floor(v) or -floor(-v)
-      local x = (v - int) * 1000
-      return (x >= 0 and floor(x) or -floor(-x)) + 0.0
-    end
-    return status, t, h, dec(t), dec(h)
-  end
-  dht.read, dht.read11, dht.readxx = dht_read, dht_read, dht_read
-
-  -- ---- rtctime / sntp (optional modules) -----------------------------------
-  local rtctime, sntp = nil, nil
+  -- ---- rtctime / sntp (optional modules) -------------------------------------
+  local rtctime, rtc, sntp = nil, nil, nil
   if opts.rtctime then
-    rtctime = {}
-    sim.rtc = opts.unix_time and { base = opts.unix_time - sim.now / 1000 } or nil
-    function rtctime.get()
-      if not sim.rtc then
-        return 0, 0, 0
-      end
-      local t = sim.rtc.base + sim.now / 1000
-      local sec = floor(t)
-      return sec, floor((t - sec) * 1000000), 0
-    end
-    function rtctime.set(sec, usec)
-      if sec == nil then
-        sim.rtc = nil
-        return
-      end
-      sim.rtc = { base = sec + (usec or 0) / 1000000 - sim.now / 1000 }
-    end
+    ctx.rtctime = { unix = opts.unix_time }
+    rtctime, rtc = new.rtctime(ctx)
   end
   if opts.sntp then
-    sntp = {}
     sim.sntp_syncs = 0
-    function sntp.sync(server, ok_fn, fail_fn, autorepeat)
-      sim.sntp_syncs = sim.sntp_syncs + 1
-      sim.sntp_autorepeat = autorepeat
-      post(broker.latency_ms, function()
-        if sim.wifi.connected and sim.ntp_time then
-          if rtctime then
-            rtctime.set(sim.ntp_time + sim.now / 1000)
+    local answers
+    ctx.sntp = {
+      rtc = rtc,
+      --- sim.ntp_time (unix seconds at virtual time 0) answers, latency_ms later, while wifi is up.
+      sync = function(id, _, autorepeat)
+        sim.sntp_syncs = sim.sntp_syncs + 1
+        sim.sntp_autorepeat = autorepeat
+        post(broker.latency_ms, function()
+          if sim.wifi.connected and sim.ntp_time then
+            local t = sim.ntp_time + sim.now / 1000
+            local sec = floor(t)
+            answers.done(id, sec, floor((t - sec) * 1000000))
+          else
+            answers.failed(id, sim.wifi.connected and 2 or 1, "mock: no NTP answer")
           end
-          if type(ok_fn) == "function" then
-            ok_fn(floor(sim.ntp_time + sim.now / 1000), 0, server or "pool.ntp.org", {})
-          end
-        elseif type(fail_fn) == "function" then
-          fail_fn(sim.wifi.connected and 2 or 1, "mock: no NTP answer")
-        end
-      end)
-    end
+        end)
+      end,
+    }
+    sntp, answers = new.sntp(ctx)
   end
 
   -- ---- crypto (optional module): the virtual device's pure-Lua one ----------

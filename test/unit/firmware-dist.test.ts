@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildFirmware } from "../../scripts/build-firmware";
 import { allProtos, parseChunk, stripChunk } from "../../firmware/lfs/lua51-chunk";
 import { luaString, WasmLua } from "../../common/wasm-lua";
+import { nodemcuModuleSources } from "../../device/lua-vm";
 
 const root = join(import.meta.dirname, "..", "..");
 let dist = "";
@@ -37,6 +38,9 @@ function device(files: Record<string, string | Uint8Array>): WasmLua {
   const lua = new WasmLua({ version: "5.1" });
   lua.addSource("nodemcu_mock.lua", readFileSync(join(root, "test", "lua", "nodemcu_mock.lua"), "utf8"));
   lua.addSource("nodemcu_common.lua", readFileSync(join(root, "device", "lua", "nodemcu_common.lua"), "utf8"));
+  for (const [name, text] of nodemcuModuleSources()) {
+    lua.addSource(name, text);
+  }
   const names: string[] = [];
   for (const [name, contents] of Object.entries(files)) {
     lua.addSource(`flash/${name}`, contents);
