@@ -32,6 +32,8 @@ export interface LfsContents {
   modules: Map<string, Uint8Array>;
   /** Bytes of the image in the region (node.info("lfs").lfs_used). */
   usedBytes: number;
+  /** node.LFS.time: the Unix time the image was built, as its lookup function returns it (luac.cross -f writes it). */
+  timestamp: number | undefined;
 }
 
 /** gzip's magic: every LFS image file starts with it (luac.cross -f writes it compressed). */
@@ -118,7 +120,7 @@ export class FlashRegions {
     }
     try {
       const decoded = readLfsImage(image, { partitionBytes: this.table.lfs_size });
-      return { modules: moduleChunks(decoded), usedBytes: decoded.header.imageBytes };
+      return { modules: moduleChunks(decoded), usedBytes: decoded.header.imageBytes, timestamp: decoded.timestamp };
     } catch (error) {
       if (error instanceof LfsFormatError) {
         return undefined;

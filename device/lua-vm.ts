@@ -78,6 +78,8 @@ export interface BootSettings {
   irom0End: number;
   /** Bytes of the image in the LFS region (0 when empty). */
   lfsUsedBytes: number;
+  /** node.LFS.time: the timestamp of the image in the LFS region; undefined (nil) when the region is empty, as on the device. */
+  lfsTime: number | undefined;
   /** What node.LFS.reload would say of each image file on the file system: "ok" or the device's error text. */
   lfsVerdicts: Record<string, string>;
 }
@@ -130,7 +132,7 @@ function settingsLiteral(s: BootSettings): string {
     spiffs_size: s.partitions.spiffs_size,
     irom0_end: s.irom0End,
     lfs_used: s.lfsUsedBytes,
-    lfs_time: 0,
+    lfs_time: s.lfsTime,
     lfs_verdicts: s.lfsVerdicts,
   };
   const rtcmem = luaLiteral([...s.rtcmem], true);

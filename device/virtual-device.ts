@@ -252,6 +252,7 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
         partitions,
         irom0End: IROM0_END,
         lfsUsedBytes: lfs?.usedBytes ?? 0,
+        lfsTime: lfs?.timestamp,
         lfsVerdicts,
       },
       files,

@@ -9,6 +9,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { VirtualDeviceOptions } from "../../device/options";
+import { writeLfsImage } from "../../firmware/lfs";
+import { WasmLua } from "../../common/wasm-lua";
 import { ConsoleDevice, DIST, removeDir, requireBuiltFirmware, tempDir } from "./support/harness";
 
 const IMAGE = (): Buffer => readFileSync(join(DIST, "lfs.img"));
@@ -65,6 +67,21 @@ describe("virtual device LFS", () => {
     expect(freeLoaded - withModule).toBeGreaterThan(500);
     expect(freeLoaded - withModule).toBeLessThan(6 * 1024);
     expect(await value(d, "m.defaultConfig().interval_ms")).toBe("10000");
+  });
+
+  it("node.LFS.time is the loaded image's timestamp (luac.cross -f writes the build time), nil with no image", async () => {
+    const compiler = new WasmLua({ version: "5.1" });
+    const image = Buffer.from(writeLfsImage([{ name: "m", chunk: compiler.compile("return 42", "@m.lua") }], { timestamp: 1700000000 }));
+    compiler.close();
+    const d = make({ "init.lua": IDLE_INIT, "ts.img": image });
+    d.device.start();
+    await d.expectConsole(/ready\r\n> $/);
+    expect(await value(d, "node.LFS.time")).toBe("nil");
+    const from = d.console.length;
+    d.device.write("node.LFS.reload('ts.img')\r");
+    await d.expectConsole(/Restarting[\s\S]*ready\r\n> $/, 10_000, from);
+    expect(await value(d, "node.LFS.time")).toBe("1700000000");
+    expect(await value(d, "node.LFS.get('m')()")).toBe("42");
   });
 
   it("keeps the partition across a power cycle in another process (a new device on the same folder)", async () => {

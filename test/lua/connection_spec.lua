@@ -160,11 +160,11 @@ describe("connection", function()
   end)
 
   it("connects when the station config comes from config.json and wifi was already up", function()
-    local sim = H.new_sim({ config = { interval_ms = 1000, wifi_ssid = "farm", wifi_password = "secret" } })
+    local sim = H.new_sim({ config = { interval_ms = 1000, wifi_ssid = "farm", wifi_password = "farm-secret" } })
     sim.wifi_up() -- joined before the app registered its handlers
     H.boot_app(sim)
     assert.are.equal("farm", sim.wifi.config.ssid)
-    assert.are.equal("secret", sim.wifi.config.pwd)
+    assert.are.equal("farm-secret", sim.wifi.config.pwd)
     sim.advance(1000)
     assert.are.equal(1, #sim.broker.connects)
     assert.are.equal(1, #H.readings(sim))

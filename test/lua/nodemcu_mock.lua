@@ -38,12 +38,12 @@ as the sources "nodemcu_common.lua" and "nodemcu/<module>.lua".
 * Wifi joins when the test says so (sim.wifi_up); sta.config{auto=true}
   while joined leaves and joins again from the event loop; losing wifi drops
   the MQTT session ("offline" from the event loop).
-Where the mock is looser than the device: wifi.sta.config takes a pwd of
-any length; the ADC mode is not modelled (adc.read and adc.readvdd33 always
-answer; set sensors.vdd_mv = 65535 for "not in VDD33 mode"); node.LFS
-(opts.lfs) takes images by their contents (no image decoding: the virtual
-device does that); node.restart() only counts; no tls, rtcmem, uart,
-encoder or bit modules, no node.dsleep/bootreason/setonerror/input/compile.
+Where the mock is looser than the device: the ADC mode is not modelled
+(adc.read and adc.readvdd33 always answer; set sensors.vdd_mv = 65535 for
+"not in VDD33 mode"); node.LFS (opts.lfs) takes images by their contents
+(no image decoding: the virtual device does that); node.restart() only
+counts; no tls, rtcmem, uart, encoder or bit modules, no
+node.dsleep/bootreason/setonerror/input/compile.
 
 The mock itself uses no io/os/C modules; cjson is used when `require` finds
 it, otherwise (or with opts.json == "pure") the pure-Lua codec.
@@ -442,8 +442,6 @@ function M.install(opts)
   ctx.wifi = {
     mac = string.format("5c:cf:7f:%02x:%02x:%02x", floor(sim.chipid / 65536) % 256, floor(sim.chipid / 256) % 256,
       sim.chipid % 256),
-    -- connection_spec's config.json has a 6-byte password, which the device refuses
-    any_pwd = true,
     link = {
       join = function(_, again)
         -- Joining happens when the test says so (sim.wifi_up); sta.config{auto}

@@ -31,7 +31,8 @@ ctx: C, now() (ms), chipid(), seq(). ctx.node:
     set_partitions(pt)   store the table and restart (optional)
     modules, names       name -> function of the image in the partition; the
                          sorted names (nil: none)
-    time, used           node.LFS.time; bytes of the image in the partition
+    time, used           node.LFS.time (the image's timestamp; nil: no image);
+                         bytes of the image in the partition
     read(name)           contents of an image file, nil when missing
     check(name, data)    what reload says of an image, nil when it is good
     reload(name)         load it: restart (does not return)

@@ -19,7 +19,6 @@ reports back through W (connected, got_ip, disconnected).
 ctx: C, chipid(), callback(fn, ...). ctx.wifi:
   saved       station config saved in flash: { ssid, pwd, auto } or nil
   mac         the station's MAC address
-  any_pwd     (optional) accept any pwd length (see test/lua/nodemcu_mock.lua)
   link = {
     join(ssid, again)   join (again: leave first when joined, from sta.config)
     leave()             sta.disconnect()
@@ -76,7 +75,7 @@ return function(ctx)
       error("ssid: length: 1-32", 0)
     end
     local pwd = cfg.pwd or ""
-    if type(pwd) ~= "string" or (#pwd ~= 0 and (#pwd < 8 or #pwd > 64) and not hooks.any_pwd) then
+    if type(pwd) ~= "string" or (#pwd ~= 0 and (#pwd < 8 or #pwd > 64)) then
       error("pwd: length: 0 or 8-64", 0)
     end
     local auto = cfg.auto ~= false
