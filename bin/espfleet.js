@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-// `npx espfleet run|config|watch|flash|…`: the CLI is TypeScript (cli/main.ts), run through tsx.
+// `npx espfleet run|config|watch|flash|…`: runs the CLI built by `npm run build`
+// (esbuild bundle of cli/main.ts in build/cli; scripts/build-cli.mjs). When the
+// build is missing or a source is newer than it (a fresh clone, an edit), it is
+// rebuilt first (~1 s), so what runs is always what the sources say.
+// ESPFLEET_TSX=1 runs the TypeScript sources through tsx instead (no build).
 //
 // --env-file is Node's own flag since Node 20: Node reads it wherever it
 // stands on the command line, before this file runs (and applies any
@@ -16,6 +20,33 @@ if (envFile !== undefined) {
   process.exit(2);
 }
 
-const { register } = await import("tsx/esm/api");
-register();
-await import("../cli/main.ts");
+async function runFromSources() {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../cli/main.ts");
+}
+
+if (process.env.ESPFLEET_TSX === "1") {
+  await runFromSources();
+} else {
+  const { buildCli, freshBuild } = await import("../scripts/build-cli.mjs");
+  let build = freshBuild();
+  if (build.main === undefined) {
+    // Said at a terminal (it explains a pause of a second); a pipe keeps the command's own output only.
+    if (process.stderr.isTTY === true) {
+      process.stderr.write(`espfleet: building the CLI (${build.stale}) …\n`);
+    }
+    try {
+      build = await buildCli();
+    } catch (error) {
+      build = undefined;
+      process.stderr.write(`espfleet: the build failed (${String(error?.message ?? error).split("\n")[0]}); running the sources through tsx instead\n`);
+    }
+  }
+  if (build === undefined) {
+    await runFromSources();
+  } else {
+    const { pathToFileURL } = await import("node:url");
+    await import(pathToFileURL(build.main).href);
+  }
+}

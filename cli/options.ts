@@ -3,6 +3,7 @@
  * turns bad input into commander's InvalidArgumentError with a message that
  * says what to type instead.
  */
+import { join } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { DEFAULT_TOPIC_DATA } from "../broker/topics";
 import { parseCount, parseDuration, parseNumber, type Parsed } from "../common/units";
@@ -20,6 +21,13 @@ export const countArg =
   (min: number, max: number) =>
   (text: string): number =>
     unwrap(parseCount(text, "the value", min, max));
+
+/**
+ * --state-dir's default: .espfleet/nodes in the current folder (as
+ * simulator/fleet.ts defaultStateDir, which is not imported here: it would
+ * load the fleet, and mqtt with it, for `--help`).
+ */
+export const defaultStateDir = (): string => join(process.cwd(), ".espfleet", "nodes");
 
 /** "temperature,humidity" or repeated --sensors: a list of names. */
 export const listArg = (text: string, previous: string[] | undefined): string[] => [
@@ -59,6 +67,24 @@ export function addBrokerOptions(command: Command, brokerHelp: string): Command 
  */
 export function topicDataOption(help: string, defaultHelp: string): Option {
   return new Option("--topic-data <topic>", help).env("ESPFLEET_TOPIC_DATA").default(DEFAULT_TOPIC_DATA, defaultHelp);
+}
+
+/**
+ * An "Examples:" section after a command's options, as esphome's and
+ * mosquitto_sub's documentation have: what it does, then the line to type.
+ */
+export function addExamples(command: Command, examples: readonly (readonly [what: string, line: string])[]): Command {
+  const text = examples.map(([what, line]) => `  # ${what}\n  ${line}`).join("\n");
+  return command.addHelpText("after", `\nExamples:\n${text}\n`);
+}
+
+/**
+ * The options given on the command line (not defaults, not the
+ * environment), by their attribute names: an explicit flag wins over a
+ * stored setting (issue 12).
+ */
+export function explicitOptions(command: Command): string[] {
+  return command.options.map((option) => option.attributeName()).filter((name) => command.getOptionValueSource(name) === "cli");
 }
 
 /** Serial speed in bit/s, for monitor, flash and write-flash. */

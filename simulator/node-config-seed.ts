@@ -4,7 +4,10 @@
  * credentials, node id, topic prefix, reconnect timing) always come from the
  * fleet options; run-time settings a `config_change` may alter (interval,
  * sensitivity, …) keep the node's stored value, so an applied config survives
- * a restart of the simulator the way it survives a reboot of a device.
+ * a restart of the simulator the way it survives a reboot of a device —
+ * unless the option was given explicitly: one rule for every command (issue
+ * 12), an explicit flag wins over a stored setting, a default does not.
+ * Explicit run-time options come in `fixed`, defaults in `initial`.
  */
 import { CONFIG_FILE, checkValue, defaultConfig, findSpec, type NodeConfig, runtimeView } from "../firmware/core/config";
 import { type BrokerTarget, loginFor } from "../broker/target";
@@ -13,9 +16,13 @@ import type { NodeFiles } from "./node-storage";
 
 export interface FleetNodeSettings {
   broker: BrokerTarget;
-  /** Run-time keys for nodes that have none stored yet (e.g. interval_ms from --interval). */
+  /** Run-time keys for nodes that have none stored yet (e.g. interval_ms from --interval's default). */
   initial: Partial<NodeConfig>;
-  /** Keys forced on every start (e.g. topic_prefix, reconnect_min_ms), beyond the connection. */
+  /**
+   * Keys forced on every start (e.g. topic_prefix, reconnect_min_ms), beyond
+   * the connection; also run-time keys whose option was given explicitly
+   * (e.g. --interval 500ms), which win over a stored value.
+   */
   fixed: Partial<NodeConfig>;
 }
 
@@ -73,7 +80,10 @@ export function seedConfig(nodeId: string, stored: unknown, settings: FleetNodeS
   for (const key of ALL_KEYS) {
     const storedValue = previous[key];
     const storedOk = storedValue !== undefined && problemWith(key, storedValue) === undefined;
-    if (RUNTIME_KEYS.has(key)) {
+    if (RUNTIME_KEYS.has(key) && fixed[key] !== undefined) {
+      // Given explicitly: it wins over the stored value (and is stored in its place).
+      config[key] = fixed[key];
+    } else if (RUNTIME_KEYS.has(key)) {
       if (storedOk) {
         config[key] = storedValue;
         if (initial[key] !== undefined && JSON.stringify(initial[key]) !== JSON.stringify(storedValue)) {

@@ -4,10 +4,9 @@
  * cli/main.ts adds it with `registerBridgeCommand(program)`.
  */
 import { type Command, Option } from "commander";
-import { addBrokerOptions, countArg, durationArg, listArg, numberArg } from "../options";
-import { defaultStateDir } from "../../simulator/fleet";
-import { bridgeCommand, type BridgeFlags } from "../../host-bridge/johnny-five/bridge-command";
-import { DEFAULT_BOARD_TIMEOUT_MS, FIRMATA_BAUD } from "../../host-bridge/johnny-five/firmata-board";
+import { addBrokerOptions, addExamples, countArg, defaultStateDir, durationArg, explicitOptions, listArg, numberArg } from "../options";
+import type { BridgeFlags } from "../../host-bridge/johnny-five/bridge-command";
+import { DEFAULT_BOARD_TIMEOUT_MS, FIRMATA_BAUD } from "../../host-bridge/johnny-five/board-defaults";
 import { describeControllers } from "../../host-bridge/johnny-five/sensor-spec";
 
 export function registerBridgeCommand(program: Command): void {
@@ -41,7 +40,13 @@ export function registerBridgeCommand(program: Command): void {
     .addOption(new Option("--duration <duration>", "stop by itself after this long (default: run until Ctrl-C)").argParser(durationArg))
     .addOption(new Option("--log-level <level>", "lowest node log level shown on stderr").choices(["info", "warn", "error"]).default("info"))
     .addHelpText("after", `\nSensors (--sensor name:pin:controller; the controller may be left out where there is one):\n${describeControllers()}\n`)
-    .action(async (flags: BridgeFlags) => {
-      process.exitCode = await bridgeCommand(flags);
+    .addHelpText("after", "\n--interval, when given, wins over an interval stored by an earlier config_change.\nExit status: 0 after --duration, 1 failed (broker or board unreachable), 2 bad usage, 130 Ctrl-C.")
+    .action(async (flags: BridgeFlags, command: Command) => {
+      const { bridgeCommand } = await import("../../host-bridge/johnny-five/bridge-command");
+      process.exitCode = await bridgeCommand({ ...flags, explicit: explicitOptions(command) });
     });
+  addExamples(bridge, [
+    ["an Uno with an LM35 on A0, into the fleet of `espfleet run` (mqtt://127.0.0.1:1883)", "espfleet bridge --port /dev/ttyACM0 --sensor temperature:A0:LM35"],
+    ["two sensors on a 3.3 V board, every 5 s, to another broker", "espfleet bridge --port /dev/ttyUSB0 --sensor temperature:A0:TMP36 --sensor adc:A1 --aref 3.3 --interval 5s --broker mqtt://broker.lan:1883"],
+  ]);
 }

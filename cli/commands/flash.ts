@@ -1,10 +1,12 @@
-/** `espfleet flash` (./flash.sh): its options, units and defaults; the work is host-bridge/flash/flash-command.ts. */
+/** `espfleet flash` (./flash.sh): its options, units and defaults; the work is host-bridge/flash/flash-command.ts (loaded when the command runs). */
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { addressArg, baudArg } from "../options";
-import { DEFAULT_BUILD_DIR, flashCommand, type FlashFlags } from "../../host-bridge/flash/flash-command";
+import { addExamples, addressArg, baudArg } from "../options";
+import type { FlashFlags } from "../../host-bridge/flash/flash-command";
 import { DEFAULT_ENV_FILE } from "../../host-bridge/flash/settings";
+import { DEFAULT_DIST_DIR } from "../../host-bridge/uploader/dist-files";
 import { LFS_PARTITION_BYTES } from "../../host-bridge/uploader/lfs";
-import { VIRTUAL_HEAP_KB, VIRTUAL_LFS_KB } from "../../host-bridge/flash/virtual-board";
+// The virtual board's defaults are the virtual device's (one heap default everywhere: a stock board's 40 KB).
+import { DEFAULT_HEAP_KB as VIRTUAL_HEAP_KB, DEFAULT_LFS_KB as VIRTUAL_LFS_KB } from "../../device/options";
 
 const lfsKbArg = (text: string): number => {
   const n = Number(text);
@@ -23,7 +25,7 @@ const heapArg = (text: string): number => {
 };
 
 export function registerFlashCommand(program: Command): void {
-  program
+  const flash = program
     .command("flash")
     .description(
       "build the firmware, [write a NodeMCU image,] write the node's config, upload (verified), restart, check the app runs from LFS, [follow the console]",
@@ -35,7 +37,7 @@ export function registerFlashCommand(program: Command): void {
     .addOption(new Option("--address <offset>", "flash offset of --firmware, in bytes (0x0 for a NodeMCU image)").argParser(addressArg).default(0, "0x0"))
     .addOption(new Option("--erase", "with --firmware: erase the whole flash first (default: off)"))
     .addOption(new Option("--no-build", "upload the existing build in --build-dir instead of building (default: build)"))
-    .addOption(new Option("--build-dir <dir>", "where the firmware is built and uploaded from").default(DEFAULT_BUILD_DIR, "firmware/dist"))
+    .addOption(new Option("--build-dir <dir>", "where the firmware is built and uploaded from").default(DEFAULT_DIST_DIR, "firmware/dist"))
     .addOption(new Option("--with-source", "also upload app.lua and cfg.lua (for Lua 5.3 builds, where the .lc files do not load) (default: off)"))
     .addOption(new Option("--format", "erase every file on the board before uploading (default: off)"))
     .addOption(new Option("--monitor", "follow the board's console after the restart, until Ctrl-C (default: off)"))
@@ -80,7 +82,18 @@ export function registerFlashCommand(program: Command): void {
         'readings topic (env TOPIC_DATA); {id} is the node id: "sensor_data/{id}" gives each node its own topic, as docs/mosquitto\'s ACL needs (default: sensor_data)',
       ),
     )
+    .addHelpText("after", "\nThe port is checked before any question is asked. At a terminal, missing settings are asked for, and the answers can be saved to the settings file (passwords only when you say so).\nExit status: 0 flashed (and, with --monitor, the console ended), 1 failed, 2 bad usage or missing settings, 130 Ctrl-C.")
     .action(async (flags: FlashFlags) => {
+      const { flashCommand } = await import("../../host-bridge/flash/flash-command");
       process.exitCode = await flashCommand(flags);
     });
+  addExamples(flash, [
+    ["no board: a virtual ESP8266 and an embedded broker, then its console until Ctrl-C", "./flash.sh --virtual --monitor"],
+    ["the one USB serial adapter plugged in; settings from espfleet.local.env or asked for", "./flash.sh --port auto --monitor"],
+    ["first time: write a NodeMCU image (with an LFS partition), then the app", "./flash.sh --port /dev/ttyUSB0 --firmware nodemcu.bin --monitor"],
+    [
+      "everything on the command line, for docs/mosquitto's broker (the password from the environment)",
+      "MQTT_PASSWORD=... ./flash.sh --port /dev/ttyUSB0 --ssid lab --wifi-password ... --broker mqtts://broker.lan:8883 --ca ca.crt --username node-0001 --node-id node-0001 --prefix espfleet --topic-data 'sensor_data/{id}'",
+    ],
+  ]);
 }

@@ -100,15 +100,23 @@ passwd="$out/passwd"
 work="$(mktemp -d "${TMPDIR:-/tmp}/make-passwd.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-# 18 random bytes in base64 without the symbols: 20+ letters and digits, safe
-# in JSON, shells and URLs, well inside the node's 64-character limit.
-random_password() {
-  local password=""
-  while [[ ${#password} -lt 20 ]]; do
-    password="$(openssl rand -base64 18 | tr -dc 'A-Za-z0-9')"
-  done
-  printf '%s' "$password"
+# Progress on stderr (stdout keeps the summary, and --show's lines): on a
+# terminal one line redrawn in place, elsewhere a line every tenth.
+progress_every=$(( ${#users[@]} / 10 > 0 ? ${#users[@]} / 10 : 1 ))
+progress() { # done total what
+  if [[ -t 2 ]]; then
+    printf '\rmake-passwd.sh: %s %d/%d' "$3" "$1" "$2" >&2
+    [[ "$1" -lt "$2" ]] || printf '\n' >&2
+  elif (( $1 == $2 || $1 % progress_every == 0 )); then
+    printf 'make-passwd.sh: %s %d/%d\n' "$3" "$1" "$2" >&2
+  fi
 }
+
+# Every new password at once, from one openssl call whatever the count:
+# 24 letters and digits each (base64 without its symbols, ~143 bits), safe in
+# JSON, shells and URLs, well inside the node's 64-character limit.
+mapfile -t fresh < <(openssl rand -base64 $(( ${#users[@]} * 40 + 40 )) | tr -dc 'A-Za-z0-9' | fold -w 24 | grep -E '^.{24}$' | head -n "${#users[@]}")
+[[ ${#fresh[@]} -eq ${#users[@]} ]] || fail "openssl rand gave fewer random bytes than asked for"
 
 declare -A renewed=()
 for user in "${users[@]}"; do
@@ -125,15 +133,20 @@ if [[ -f "$credentials" ]]; then
   done <"$credentials"
 fi
 : >"$work/shown"
-for user in "${users[@]}"; do
-  line="$user:$(random_password)"
+for i in "${!users[@]}"; do
+  line="${users[$i]}:${fresh[$i]}"
   printf '%s\n' "$line" >>"$work/credentials"
   printf '%s\n' "$line" >>"$work/shown"
+  progress $((i + 1)) ${#users[@]} "passwords"
 done
 
 # mosquitto_passwd -U hashes a file of plain user:password lines in place.
+total_users=$(grep -c . "$work/credentials" || true)
+echo "make-passwd.sh: hashing $total_users passwords for mosquitto (mosquitto_passwd -U) ..." >&2
+started=$SECONDS
 cp "$work/credentials" "$work/passwd"
 mosquitto_passwd -U "$work/passwd" >/dev/null || fail "mosquitto_passwd -U failed"
+echo "make-passwd.sh: hashed in $((SECONDS - started)) s" >&2
 # Users in an old passwd but not in credentials (added by hand) are kept, hashed as they are.
 if [[ -f "$passwd" ]]; then
   declare -A known=()

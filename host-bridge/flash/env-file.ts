@@ -9,7 +9,7 @@
  * had its NODE_OPTIONS applied to Node). The values of this file only ever
  * fill espfleet's settings: nothing in it reaches Node or process.env.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CliError } from "../../common/errors";
 import { checkRegularFile } from "../../common/input-file";
@@ -85,4 +85,40 @@ export function readEnvFile(explicitPath: string | undefined, log: (line: string
     log(`${path}: ignoring ${unknown.join(", ")} (not a setting of espfleet flash; a typo?)`);
   }
   return parsed.values;
+}
+
+/** A value as parseEnvFile reads it back: quoted when spaces at its ends or a quote at its start would change it. */
+function quoteValue(value: string): string {
+  if (value === "" || (value.trim() === value && !/^["']/.test(value))) {
+    return value;
+  }
+  return value.includes('"') ? `'${value}'` : `"${value}"`;
+}
+
+/**
+ * Set `values` (KEY -> value) in the settings file at `path`: a line that
+ * sets a key already is replaced in place, new keys are appended, every
+ * other line (comments too) is kept. The file is written mode 600 (it may
+ * hold a password), through a temporary file and a rename.
+ */
+export function writeEnvFileValues(path: string, values: Record<string, string>): void {
+  const lines = existsSync(path) ? readFileSync(path, "utf8").replace(/\n$/, "").split("\n") : ["# espfleet settings (./flash.sh); git-ignored; KEY=VALUE per line"];
+  const left = new Map(Object.entries(values));
+  const out = lines.map((line) => {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=/.exec(line);
+    const key = m?.[1];
+    if (key === undefined || !left.has(key)) {
+      return line;
+    }
+    const value = left.get(key) as string;
+    left.delete(key);
+    return `${key}=${quoteValue(value)}`;
+  });
+  for (const [key, value] of left) {
+    out.push(`${key}=${quoteValue(value)}`);
+  }
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, out.join("\n") + "\n", { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
 }

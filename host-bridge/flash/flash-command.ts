@@ -17,7 +17,7 @@ import { loadFleetKey } from "../../common/fleet-key";
 import { followConsole } from "../monitor/console-monitor";
 import { closePort, noSuchPortError, openConsolePort } from "../monitor/open-console-port";
 import { CA_FILE, readBrokerCa } from "./broker-ca";
-import { readEnvFile } from "./env-file";
+import { DEFAULT_ENV_PATH, readEnvFile, writeEnvFileValues } from "./env-file";
 import { buildFirmwareInto, filesToUpload, readModules } from "./firmware-build";
 import { buildNodeConfig, urlSecrets } from "./node-config";
 import { resolvePortArgument } from "./port-detect";
@@ -26,8 +26,35 @@ import { emptyLfsImage, LFS_MODULES, readBuildLfsImage } from "./lfs-image";
 import type { LfsRequest } from "./lfs-step";
 import { askMissing, askYesNo } from "./prompt";
 import { SecretMasker } from "../../common/secrets";
-import { DEFAULT_ENV_FILE, describeMissing, describeSettings, resolveSettings, type SettingKey, type SettingValues } from "./settings";
+import { colourEnabled } from "../../common/colour";
+import { DEFAULT_ENV_FILE, describeMissing, describeSettings, resolveSettings, SETTINGS, type SettingKey, type SettingValues } from "./settings";
 import { startVirtualBoard, VIRTUAL_LFS_KB, type VirtualBoard } from "./virtual-board";
+
+/**
+ * After questions at the terminal: offer to keep the answers in the settings
+ * file for the next run. Passwords only after a second, explicit yes: the
+ * file would hold them in clear (it is mode 600 and git-ignored).
+ */
+async function offerToSave(answers: SettingValues, path: string, log: (line: string) => void): Promise<void> {
+  const given = SETTINGS.filter((spec) => answers[spec.key] !== undefined);
+  const plain = given.filter((spec) => !spec.secret);
+  const secret = given.filter((spec) => spec.secret);
+  const names = (list: typeof given): string => list.map((spec) => spec.env).join(", ");
+  if (plain.length > 0 && !(await askYesNo(`Save ${names(plain)} to ${path} for the next run? [y/N] `))) {
+    return;
+  }
+  let save = plain;
+  const where = plain.length > 0 ? "there too" : `to ${path} for the next run`;
+  if (secret.length > 0 && (await askYesNo(`Save ${names(secret)} ${where}, in clear text (the file is mode 600)? [y/N] `))) {
+    save = given;
+  }
+  if (save.length === 0) {
+    return;
+  }
+  writeEnvFileValues(path, Object.fromEntries(save.map((spec) => [spec.env, answers[spec.key] as string])));
+  const left = given.filter((spec) => !save.includes(spec));
+  log(`saved ${names(save)} to ${path}${left.length > 0 ? `; not ${names(left)} (asked again next time)` : ""}`);
+}
 
 /** The build folder of `npm run build:firmware`. */
 export const DEFAULT_BUILD_DIR = resolve(import.meta.dirname, "..", "..", "firmware", "dist");
@@ -121,7 +148,16 @@ async function runFlash(flags: FlashFlags, secrets: SecretMasker): Promise<numbe
     throw new CliError("--firmware writes a NodeMCU image to a real board; the virtual device has NodeMCU already: drop --firmware or --virtual", 2);
   }
 
-  // 1. Settings: flags > environment > env file; ask at a terminal, else list what is missing.
+  // 1. The port: a path, or the one USB serial adapter; checked before any question is asked or anything is built (issue 12).
+  let portPath: string | undefined = undefined;
+  if (!virtual) {
+    portPath = resolvePortArgument(flags.port as string);
+    if (!existsSync(portPath)) {
+      throw noSuchPortError(portPath);
+    }
+  }
+
+  // 2. Settings: flags > environment > env file; ask at a terminal (and offer to keep the answers), else list what is missing.
   const fileValues = readEnvFile(flags.settingsFile, log);
   const settings = resolveSettings({ flags: flagValues(flags), env: process.env, file: fileValues }, virtual ? [] : REQUIRED_FOR_A_BOARD);
   if (settings.missing.length > 0) {
@@ -133,6 +169,8 @@ async function runFlash(flags: FlashFlags, secrets: SecretMasker): Promise<numbe
       settings.values[key] = value;
       settings.sources[key] = "prompt";
     }
+    secrets.add(answers.wifiPassword ?? "", answers.password ?? "", ...urlSecrets(answers.broker));
+    await offerToSave(answers, flags.settingsFile ?? DEFAULT_ENV_PATH, log);
   }
   const values = settings.values;
   secrets.add(values.wifiPassword ?? "", values.password ?? "", ...urlSecrets(values.broker));
@@ -160,15 +198,6 @@ async function runFlash(flags: FlashFlags, secrets: SecretMasker): Promise<numbe
   }
   if (flags.firmware !== undefined && !existsSync(flags.firmware)) {
     throw new CliError(`--firmware ${flags.firmware}: no such file; give the NodeMCU image (.bin), e.g. from nodemcu-build.com`, 2);
-  }
-
-  // 2. The port: a path, or the one USB serial adapter; fail now, not after the build.
-  let portPath: string | undefined = undefined;
-  if (!virtual) {
-    portPath = resolvePortArgument(flags.port as string);
-    if (!existsSync(portPath)) {
-      throw noSuchPortError(portPath);
-    }
   }
 
   // 3. Build.
@@ -283,7 +312,7 @@ async function runFlash(flags: FlashFlags, secrets: SecretMasker): Promise<numbe
         log(`console of ${port} follows; Ctrl-C to stop${virtual ? " (and the virtual device with it)" : ""}`);
         const result = await followConsole(consolePort, {
           out: process.stdout,
-          colour: process.stdout.isTTY === true,
+          colour: colourEnabled(process.stdout),
           redact,
           handleSignals: false,
           signal: stopFollowing.signal,

@@ -9,6 +9,12 @@ import { specOf, type SettingKey, type SettingValues } from "./settings";
 
 function askLine(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  // Ctrl-C at a question ends the program as anywhere else (exit 130); readline would only close the question.
+  rl.once("SIGINT", () => {
+    rl.close();
+    process.stderr.write("\n");
+    process.emit("SIGINT", "SIGINT");
+  });
   return new Promise((resolve) => {
     rl.question(question, (answer) => {
       rl.close();
@@ -34,7 +40,7 @@ function askSecret(question: string): Promise<string> {
         }
         if (char === "\u0003") {
           finish();
-          process.kill(process.pid, "SIGINT");
+          process.emit("SIGINT", "SIGINT");
           return;
         }
         if (char === "\u007f" || char === "\b") {

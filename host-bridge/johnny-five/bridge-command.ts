@@ -40,6 +40,8 @@ export interface BridgeFlags extends LoginFlags {
   /** ms; undefined = until Ctrl-C */
   duration?: number;
   logLevel: LogLevel;
+  /** Options given on the command line (cli/options.ts explicitOptions): a given --interval wins over a stored one. */
+  explicit?: string[];
 }
 
 const LEVEL_ORDER: Record<LogLevel, number> = { info: 0, warn: 1, error: 2 };
@@ -85,7 +87,9 @@ export async function bridgeCommand(flags: BridgeFlags, out: NodeJS.WritableStre
   const keeper = new BoardKeeper(await openSession(), { open: openSession, retryMs: flags.boardRetry, notify: (text) => log("warn", text) });
   let node: BridgeNode;
   try {
-    node = await BridgeNode.start({ nodeId, broker, prefix: flags.prefix, stateDir, fresh: flags.fresh === true, sensors: keeper, initial, log });
+    // An explicit flag wins over a stored setting (issue 12): a given --interval is forced, like the prefix.
+    const fixed = flags.explicit?.includes("interval") === true ? { interval_ms: flags.interval } : {};
+    node = await BridgeNode.start({ nodeId, broker, prefix: flags.prefix, stateDir, fresh: flags.fresh === true, sensors: keeper, initial, fixed, log });
   } catch (error) {
     await keeper.close();
     throw error;

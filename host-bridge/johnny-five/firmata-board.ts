@@ -12,11 +12,9 @@
 import { SerialPort } from "serialport";
 import { CliError } from "../../common/errors";
 import { type FirmataIo, type J5Board, johnnyFive } from "./johnny-five-api";
+import { DEFAULT_BOARD_TIMEOUT_MS, FIRMATA_BAUD } from "./board-defaults";
 
-/** StandardFirmata's baud rate (Firmata.begin(57600) in the sketch). */
-export const FIRMATA_BAUD = 57_600;
-/** An Uno resets when the port opens and its bootloader waits ~1.6 s before the sketch starts. */
-export const DEFAULT_BOARD_TIMEOUT_MS = 10_000;
+export { DEFAULT_BOARD_TIMEOUT_MS, FIRMATA_BAUD };
 
 export type BoardSource = { path: string; baudRate?: number } | { io: FirmataIo; name?: string };
 

@@ -8,6 +8,7 @@ import { CliError } from "../../common/errors";
 import { resetBoard, waitForBootPrompt, writeAll } from "./board-reset";
 import { followConsole } from "./console-monitor";
 import { closePort, openConsolePort } from "./open-console-port";
+import { colourEnabled } from "../../common/colour";
 
 /** How long a board may take from reset to its prompt (boot banner, init.lua's start) before --run is sent anyway. */
 const PROMPT_AFTER_RESET_MS = 8000;
@@ -38,7 +39,7 @@ export async function monitorCommand(flags: MonitorFlags): Promise<number> {
     );
     const following = followConsole(port, {
       out: process.stdout,
-      colour: process.stdout.isTTY === true,
+      colour: colourEnabled(process.stdout),
       ...(interactive ? { input: process.stdin } : {}),
       ...(flags.duration !== undefined ? { durationMs: flags.duration } : {}),
     });

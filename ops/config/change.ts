@@ -93,6 +93,8 @@ export interface ConfigOutcome {
   /** True when everything expected arrived before the timeout. */
   complete: boolean;
   elapsedMs: number;
+  /** The broker refused the subscription to the acks (SUBACK 0x80: its ACL does not let this login read them). */
+  acksRefused: boolean;
 }
 
 /**
@@ -111,6 +113,7 @@ export async function sendConfigChange(
   const acks = new Map<string, ConfigAck>();
   const expectedIds = "ids" in expectation ? new Set(expectation.ids) : undefined;
   let publishedAt = 0;
+  let acksRefused: boolean;
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
   const satisfied = (): boolean => {
@@ -139,7 +142,8 @@ export async function sendConfigChange(
   };
   client.on("message", onMessage);
   try {
-    await client.subscribeAsync(topics.acks, { qos: 1 });
+    const granted = await client.subscribeAsync(topics.acks, { qos: 1 });
+    acksRefused = granted.length > 0 && granted.every((g) => g.qos === 128);
     publishedAt = performance.now();
     await client.publishAsync(topics.config, encodeConfigChange(body, signing), { qos: 1 });
     const timer = setTimeout(finish, timeoutMs);
@@ -147,7 +151,9 @@ export async function sendConfigChange(
     clearTimeout(timer);
   } finally {
     client.removeListener("message", onMessage);
-    await client.unsubscribeAsync(topics.acks).catch(() => undefined);
+    // Not awaited: the outcome is known, and the round trip (40 ms on aedes) would only delay `espfleet config`'s exit.
+    // A later subscribe on this client queues behind it, so it is still the broker's last word on the filter.
+    client.unsubscribeAsync(topics.acks).catch(() => undefined);
   }
   const all = [...acks.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const missing = expectedIds !== undefined ? [...expectedIds].filter((id) => !acks.has(id)).sort() : [];
@@ -158,5 +164,6 @@ export async function sendConfigChange(
     missing,
     complete: satisfied(),
     elapsedMs: performance.now() - publishedAt,
+    acksRefused,
   };
 }

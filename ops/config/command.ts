@@ -6,15 +6,15 @@
  * query: each node's config (from its ack) is printed. With a fleet key every
  * change, the query too, is signed; a new key goes encrypted (fleet_key_enc).
  */
-import { join } from "node:path";
 import { applyChange, defaultConfig, ENVELOPE_KEYS } from "../../firmware/core/config";
 import type { MqttClient } from "mqtt";
 import { connectClient } from "../../broker/target";
 import { CliError } from "../../common/errors";
 import { brokerFromFlags } from "../../broker/flags";
 import { type AckExpectation, type ConfigChangeBody, type ConfigOutcome, newRequestId, sendConfigChange } from "./change";
-import { CounterStore, type Signing } from "./signing";
+import { CounterStore, DEFAULT_COUNTER_FILE, type Signing } from "./signing";
 import { loadFleetKey } from "../../common/fleet-key";
+import { nothingHeardHint, operatorTopics } from "../../broker/topics";
 import { formatCount, formatDuration } from "../../common/units";
 
 export interface ConfigFlags {
@@ -42,7 +42,7 @@ export interface ConfigFlags {
   counterFile?: string;
 }
 
-export const DEFAULT_COUNTER_FILE = join(".espfleet", "config-counter");
+export { DEFAULT_COUNTER_FILE };
 
 /** Ids listed one by one up to this many; beyond, counts and the first few. */
 const LIST_LIMIT = 20;
@@ -149,9 +149,10 @@ export async function configCommand(flags: ConfigFlags, io: ConfigIo = {}): Prom
   try {
     outcome = await sendConfigChange(client, flags.prefix, body, expectation, flags.timeout, signing);
   } finally {
-    await client.endAsync();
+    // Forced: the change was acknowledged by the broker (QoS 1) and the acks are in; nothing is left to wait for.
+    await client.endAsync(true);
   }
-  return report(outcome, flags, expectation, query, out);
+  return report(outcome, flags, expectation, query, out, target.username);
 }
 
 /** A node's config from its ack, one line: `key=value` in the ack's order (values as JSON). */
@@ -164,9 +165,17 @@ export function formatConfig(config: Record<string, unknown> | undefined): strin
     .join(" ");
 }
 
-function report(outcome: ConfigOutcome, flags: ConfigFlags, expectation: AckExpectation, query: boolean, out: NodeJS.WritableStream): number {
+function report(outcome: ConfigOutcome, flags: ConfigFlags, expectation: AckExpectation, query: boolean, out: NodeJS.WritableStream, user = ""): number {
   const applied = outcome.applied.map((a) => a.id);
-  out.write(`applied by ${formatCount(applied.length)}${applied.length > 0 ? ": " + listIds(applied) : ""}\n`);
+  const answered = outcome.applied.length + outcome.rejected.length;
+  const waited = formatDuration(Math.round(flags.timeout));
+  if (answered === 0) {
+    // Nothing heard at all: say the likely cause (issue 12), not only the count.
+    const refused = outcome.acksRefused ? [operatorTopics(flags.prefix).acks] : [];
+    out.write(`applied by 0: no node answered within ${waited}; ${nothingHeardHint(flags.prefix, refused, user)}\n`);
+  } else {
+    out.write(`applied by ${formatCount(applied.length)}${applied.length > 0 ? ": " + listIds(applied) : ""}\n`);
+  }
   if (query) {
     // Grouped: a fleet mostly runs one config. Keyed by its text in a Map (keys from the wire, issue 15).
     const byConfig = new Map<string, string[]>();
@@ -190,20 +199,20 @@ function report(outcome: ConfigOutcome, flags: ConfigFlags, expectation: AckExpe
       out.write(`  ${listIds(ids)}: ${reason}\n`);
     }
   }
-  const waited = formatDuration(Math.round(flags.timeout));
   if (outcome.missing.length > 0) {
     out.write(`no answer within ${waited} from ${formatCount(outcome.missing.length)}: ${listIds(outcome.missing)}\n`);
     out.write("  (offline, a different --prefix, or not a node of this broker; `espfleet watch` shows who is online)\n");
   }
   let shortOfExpected = false;
   if ("count" in expectation) {
-    const answered = outcome.applied.length + outcome.rejected.length;
     if (answered < expectation.count) {
       shortOfExpected = true;
       out.write(`expected ${formatCount(expectation.count)} answers, got ${formatCount(answered)} within ${waited}\n`);
     }
   } else if ("none" in expectation) {
     out.write(`(waited the full ${waited}: pass --expect N to stop as soon as N nodes have answered)\n`);
+    // --all heard by nobody: the change reached no node, so the job was not done.
+    shortOfExpected = answered === 0;
   }
   const failed = outcome.rejected.length > 0 || outcome.missing.length > 0 || shortOfExpected;
   return failed ? 1 : 0;

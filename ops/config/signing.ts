@@ -15,11 +15,14 @@
  */
 import { createHmac } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { MAX_COUNTER } from "../../firmware/core/config";
 import { CliError } from "../../common/errors";
 
 /** How far ahead of now a counter may be: a node that applies it refuses every lower one until then. */
+/** Where `espfleet config` keeps the last counter it used (--counter-file). */
+export const DEFAULT_COUNTER_FILE = join(".espfleet", "config-counter");
+
 export const MAX_COUNTER_AHEAD_S = 24 * 3600;
 
 export interface Signing {

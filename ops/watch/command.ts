@@ -14,16 +14,23 @@
  * reconnecting, or the broker restarts (with persistence on), the broker
  * keeps the subscriptions and queues the QoS 1 readings for it: nothing is
  * lost in between. Exit: 0 after --duration, 130 on Ctrl-C, 143 on SIGTERM.
+ *
+ * Output: the live table on a terminal; `--lines` one line per reading and
+ * notice; `--raw` each message as `topic payload` (mosquitto_sub -v);
+ * `--json` one JSON object per message or notice. With --raw and --json
+ * stdout holds only those lines: the banner and the totals go to stderr.
+ * Config acks (`config_ack/<id>`) are shown in every mode.
  */
 import type { MqttClient } from "mqtt";
 import { hostname, userInfo } from "node:os";
 import { connectClient } from "../../broker/target";
 import { brokerFromFlags } from "../../broker/flags";
-import { checkTopicData } from "../../broker/topics";
+import { checkTopicData, nothingHeardHint } from "../../broker/topics";
 import { DEFAULT_TOPIC_DATA, operatorTopics, readingTopic, topicMatches } from "../../broker/topics";
 import { formatCount } from "../../common/units";
-import { noticeLine, readingLine, renderTable } from "./view";
-import { WatchTracker } from "./tracker";
+import { colourEnabled, paint } from "../../common/colour";
+import { messageJson, noticeJson, noticeLine, rawLine, readingLine, renderTable, type WatchMessageKind } from "./view";
+import { type WatchNotice, WatchTracker } from "./tracker";
 
 export interface WatchFlags {
   broker?: string;
@@ -35,6 +42,10 @@ export interface WatchFlags {
   topicData?: string;
   node?: string[];
   lines?: boolean;
+  /** `topic payload` per message, like mosquitto_sub -v. */
+  raw?: boolean;
+  /** One JSON object per message and notice. */
+  json?: boolean;
   duration?: number;
   /** MQTT client id of the persistent session (default: defaultWatchClientId()). */
   clientId?: string;
@@ -52,7 +63,11 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
   const topics = operatorTopics(flags.prefix, topicData);
   const only = flags.node !== undefined ? new Set(flags.node) : undefined;
   const tracker = new WatchTracker();
-  const table = out.isTTY === true && flags.lines !== true;
+  const mode = flags.json === true ? "json" : flags.raw === true ? "raw" : out.isTTY === true && flags.lines !== true ? "table" : "lines";
+  const table = mode === "table";
+  /** Where words for people go: stderr when stdout carries --raw or --json lines for a program. */
+  const say = mode === "raw" || mode === "json" ? process.stderr : out;
+  const p = paint(mode !== "json" && mode !== "raw" && colourEnabled(out));
   const notices: string[] = [];
   const note = (line: string): void => {
     if (table) {
@@ -61,7 +76,23 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
         notices.splice(0, notices.length - 50);
       }
     } else {
-      out.write(line + "\n");
+      say.write(line + "\n");
+    }
+  };
+  const noted = (wall: number, list: WatchNotice[]): void => {
+    for (const n of list) {
+      if (mode === "json") {
+        out.write(noticeJson(wall, n) + "\n");
+      } else if (mode !== "raw") {
+        note(noticeLine(wall, n, p));
+      }
+    }
+  };
+  const echo = (wall: number, kind: WatchMessageKind, topic: string, id: string | undefined, payload: Buffer): void => {
+    if (mode === "raw") {
+      out.write(rawLine(topic, payload) + "\n");
+    } else if (mode === "json") {
+      out.write(messageJson(wall, kind, topic, id, payload.toString("utf8")) + "\n");
     }
   };
 
@@ -75,12 +106,11 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
       if (only !== undefined && (id === undefined || !only.has(id))) {
         return;
       }
-      for (const n of tracker.reading(text, now, reading.id)) {
-        note(noticeLine(wall, n));
-      }
+      echo(wall, "reading", topic, id, payload);
+      noted(wall, tracker.reading(text, now, reading.id));
       const node = id !== undefined ? tracker.nodes.get(id) : undefined;
-      if (!table && node !== undefined) {
-        out.write(readingLine(wall, node) + "\n");
+      if (mode === "lines" && node !== undefined) {
+        out.write(readingLine(wall, node, p) + "\n");
       }
       return;
     }
@@ -89,16 +119,28 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
       return;
     }
     if (topicMatches(topics.status, topic)) {
-      tracker.status(id, text).forEach((n) => note(noticeLine(wall, n)));
+      echo(wall, "status", topic, id, payload);
+      noted(wall, tracker.status(id, text));
     } else if (topicMatches(topics.events, topic)) {
-      tracker.event(id, text).forEach((n) => note(noticeLine(wall, n)));
+      echo(wall, "event", topic, id, payload);
+      noted(wall, tracker.event(id, text));
+    } else if (topicMatches(topics.acks, topic)) {
+      echo(wall, "ack", topic, id, payload);
+      noted(wall, tracker.ack(id, text, now));
     }
   };
   // The handler is attached before connecting: a resumed session's queued readings come right after the CONNACK.
   const clientId = flags.clientId ?? defaultWatchClientId();
   const client: MqttClient = await connectClient(target, clientId, RECONNECT_MS, { clean: false, setup: (c) => c.on("message", onMessage) });
+  const filters = [...topics.readings, topics.status, topics.events, topics.acks];
+  /** Filters the broker refused (SUBACK 0x80: its ACL), for the advice at the end when nothing was heard. */
+  let refused: string[] = [];
   const subscribe = (): void => {
-    client.subscribe([...topics.readings, topics.status, topics.events], { qos: 1 });
+    client.subscribe(filters, { qos: 1 }, (error, granted) => {
+      if (error === null && granted !== undefined) {
+        refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+      }
+    });
   };
   subscribe();
   // Two watches with one client id take the session from each other, each in turn: say so instead of flapping silently.
@@ -118,11 +160,11 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
   });
 
   if (!table) {
-    out.write(`watching ${[...topics.readings, topics.status, topics.events].join(", ")} on ${target.url} as ${clientId}, persistent session (Ctrl-C to stop)\n`);
+    say.write(`watching ${filters.join(", ")} on ${target.url} as ${clientId}, persistent session (Ctrl-C to stop)\n`);
   }
   const redraw = table
     ? setInterval(() => {
-        out.write("\x1b[H\x1b[2J" + renderTable(tracker, performance.now(), Date.now(), out.rows ?? 40, out.columns ?? 120, notices, target.url) + "\n");
+        out.write("\x1b[H\x1b[2J" + renderTable(tracker, performance.now(), Date.now(), out.rows ?? 40, out.columns ?? 120, notices, target.url, p) + "\n");
       }, 1000)
     : undefined;
 
@@ -138,11 +180,15 @@ export async function watchCommand(flags: WatchFlags): Promise<number> {
   }
   await client.endAsync(true);
   const t = tracker.totals(performance.now());
-  out.write(
+  say.write(
     `\nwatched ${formatCount(t.nodes)} nodes: ${formatCount(t.readings)} readings, ${formatCount(t.lost)} lost (seq gaps), ` +
       `${formatCount(t.duplicates)} resent, ${formatCount(t.reboots)} reboots, ${formatCount(t.dropped)} dropped by nodes (buffer full), ` +
       `${formatCount(tracker.forged)} forged (payload id not the topic's; ignored)\n`,
   );
+  if (t.nodes === 0) {
+    // Heard nothing at all: say the likely cause (issue 12).
+    say.write(`no node was heard on ${target.url}; ${nothingHeardHint(flags.prefix, refused, target.username)}\n`);
+  }
   return endedBy === "SIGINT" ? 130 : endedBy === "SIGTERM" ? 143 : 0;
 }
 

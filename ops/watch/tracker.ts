@@ -16,8 +16,10 @@
 
 /** Reading fields that are not sensor values. */
 const META_KEYS = new Set(["id", "seq", "boot", "up", "ts", "failed", "dropped"]);
-/** Rates are measured over two buckets of this length. */
-const RATE_BUCKET_MS = 5000;
+/** Rates are readings per second over this sliding window (the last 10 s). */
+export const RATE_WINDOW_MS = 10_000;
+/** Arrival times kept per node at most (a node faster than 100/s is measured over its last 1,000 readings). */
+const MAX_RECENT = 1000;
 
 export interface NodeWatch {
   id: string;
@@ -40,12 +42,14 @@ export interface NodeWatch {
   lastSeenMs: number;
   firstSeenMs: number;
   events: number;
-  bucketStartMs: number;
-  bucketCount: number;
-  previousBucketCount: number;
+  /** Arrival times of the readings of the last RATE_WINDOW_MS, and always of the last two (for slow nodes). */
+  recent: number[];
+  /** The last config acknowledgement heard (config_ack/<id>). */
+  lastAck?: { result: string; req: string; atMs: number };
+  acks: number;
 }
 
-export type WatchNoticeKind = "gap" | "reboot" | "online" | "offline" | "event" | "malformed" | "forged";
+export type WatchNoticeKind = "gap" | "reboot" | "online" | "offline" | "event" | "ack" | "malformed" | "forged";
 
 /** Something worth a line of its own in the watch output. */
 export interface WatchNotice {
@@ -108,7 +112,8 @@ export class WatchTracker {
     }
     node.readings++;
     node.lastSeenMs = nowMs;
-    this.count(node, nowMs);
+    node.recent.push(nowMs);
+    this.prune(node, nowMs);
     node.failed = Array.isArray(body.failed) ? body.failed.filter((f): f is string => typeof f === "string") : [];
     if (typeof body.dropped === "number" && body.dropped > node.dropped) {
       node.dropped = body.dropped;
@@ -161,19 +166,55 @@ export class WatchTracker {
     return [{ kind: "event", id, text: `${level}${String(body.code ?? "event")} ${details}`.trim() }];
   }
 
-  /** Readings per second over the last 5-10 s (since first heard, when that is more recent). */
+  /** A `config_ack/<id>` message: the node applied or rejected a config_change. */
+  ack(id: string, payload: string, nowMs: number): WatchNotice[] {
+    const body = parseObject(payload);
+    if (body === undefined || (body.result !== "applied" && body.result !== "rejected")) {
+      return [{ kind: "malformed", id, text: `not an ack: ${payload.slice(0, 80)}` }];
+    }
+    const node = this.node(id);
+    const req = typeof body.req === "string" ? body.req : "";
+    node.acks++;
+    node.lastAck = { result: body.result, req, atMs: nowMs };
+    if (body.result === "rejected") {
+      const errors = Array.isArray(body.errors) ? body.errors : [];
+      const reasons = errors
+        .map((e) => (typeof e === "object" && e !== null ? `${String((e as Record<string, unknown>).key ?? "")} ${String((e as Record<string, unknown>).reason ?? "")}`.trim() : ""))
+        .filter((r) => r !== "")
+        .join("; ");
+      return [{ kind: "ack", id, text: `config REJECTED (req ${req}): ${reasons || "no reason given"}` }];
+    }
+    const config = typeof body.config === "object" && body.config !== null ? (body.config as Record<string, unknown>) : {};
+    const shown = ["interval_ms", "sensitivity", "heartbeat_ms", "sensors"]
+      .filter((key) => Object.prototype.hasOwnProperty.call(config, key))
+      .map((key) => `${key}=${JSON.stringify(config[key])}`)
+      .join(" ");
+    return [{ kind: "ack", id, text: `config applied (req ${req})${shown !== "" ? ": " + shown : ""}` }];
+  }
+
+  /**
+   * Readings per second over the last RATE_WINDOW_MS (10 s), sliding: the
+   * gaps between the readings in the window (a steady 1/s reads 1.00 from
+   * the second reading on), stretched by the time since the last one once
+   * that is overdue, so a node that stops decays instead of keeping its last
+   * rate, and reads 0 once silent for the window and three of its intervals.
+   * A node slower than the window is measured over its last two readings.
+   */
   rate(node: NodeWatch, nowMs: number): number {
-    if (node.readings === 0) {
+    this.prune(node, nowMs);
+    const times = node.recent;
+    if (times.length < 2) {
       return 0;
     }
-    this.roll(node, nowMs);
-    const sinceFirst = nowMs - node.firstSeenMs;
-    if (sinceFirst < 2 * RATE_BUCKET_MS) {
-      // The first reading starts the clock, so it does not count as one per elapsed time.
-      return ((node.readings - 1) * 1000) / Math.max(sinceFirst, 1000);
+    const first = times[0] as number;
+    const last = times[times.length - 1] as number;
+    const span = last - first;
+    const gap = span / (times.length - 1);
+    if (nowMs - last > Math.max(RATE_WINDOW_MS, 3 * gap)) {
+      return 0; // silent for the whole window and three of its own intervals: stopped
     }
-    const covered = nowMs - node.bucketStartMs + RATE_BUCKET_MS;
-    return ((node.bucketCount + node.previousBucketCount) * 1000) / covered;
+    const covered = Math.max(span, nowMs - first - gap);
+    return covered > 0 ? ((times.length - 1) * 1000) / covered : 0;
   }
 
   totals(nowMs: number): { nodes: number; online: number; readings: number; lost: number; duplicates: number; reboots: number; dropped: number; rate: number } {
@@ -215,34 +256,23 @@ export class WatchTracker {
         lastSeenMs: 0,
         firstSeenMs: 0,
         events: 0,
-        bucketStartMs: -1,
-        bucketCount: 0,
-        previousBucketCount: 0,
+        recent: [],
+        acks: 0,
       };
       this.nodes.set(id, node);
     }
     return node;
   }
 
-  private count(node: NodeWatch, nowMs: number): void {
-    this.roll(node, nowMs);
-    node.bucketCount++;
-  }
-
-  private roll(node: NodeWatch, nowMs: number): void {
-    if (node.bucketStartMs < 0) {
-      node.bucketStartMs = nowMs;
-      return;
+  /** Drop arrival times older than the window, keeping the last two. */
+  private prune(node: NodeWatch, nowMs: number): void {
+    const times = node.recent;
+    let drop = 0;
+    while (times.length - drop > 2 && ((times[drop] as number) < nowMs - RATE_WINDOW_MS || times.length - drop > MAX_RECENT)) {
+      drop++;
     }
-    while (nowMs - node.bucketStartMs >= RATE_BUCKET_MS) {
-      node.previousBucketCount = node.bucketCount;
-      node.bucketCount = 0;
-      node.bucketStartMs += RATE_BUCKET_MS;
-      if (nowMs - node.bucketStartMs >= RATE_BUCKET_MS) {
-        // More than a bucket of silence: nothing recent to count.
-        node.previousBucketCount = 0;
-        node.bucketStartMs = nowMs - ((nowMs - node.bucketStartMs) % RATE_BUCKET_MS);
-      }
+    if (drop > 0) {
+      times.splice(0, drop);
     }
   }
 }

@@ -43,7 +43,9 @@ class Running {
   private readonly child: ChildProcess;
 
   constructor(args: string[]) {
-    this.child = spawn(process.execPath, [BIN, "run", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    // In a folder of its own: the embedded broker keeps sessions and retained messages under .espfleet/broker of
+    // its working folder, and another run's (other nodes' statuses, queued readings) must not show up here.
+    this.child = spawn(process.execPath, [BIN, "run", ...args], { cwd: mkdtempSync(join(tmpdir(), "espfleet-cli-cwd-")), stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout?.on("data", (d: Buffer) => (this.out += d.toString()));
     this.child.stderr?.on("data", (d: Buffer) => (this.out += d.toString()));
     this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
@@ -101,7 +103,9 @@ describe("espfleet command line", () => {
     expect(missing.out).toContain("no answer within 1s from 1: node-0042");
     expect(missing.code).toBe(1);
 
-    const watched = await espfleet(["watch", ...broker, "--duration", "2s", "--lines"]);
+    // A client id of this run's own: the embedded broker keeps persistent sessions across runs (.espfleet/broker),
+    // so the default id would first get what was queued for it by earlier runs' fleets.
+    const watched = await espfleet(["watch", ...broker, "--duration", "2s", "--lines", "--client-id", `cli-test-${process.pid}`]);
     expect(watched.out).toMatch(/node-0001 #\d+ boot 1 {2}temperature [\d.]+ °C {2}humidity [\d.]+ %RH/);
     expect(watched.out).toMatch(/node-0003 online \(boot 1\)/);
     expect(watched.out).toMatch(/watched 3 nodes: \d+ readings, 0 lost/);

@@ -64,6 +64,67 @@ describe("watch bookkeeping (ops/watch/tracker.ts)", () => {
   });
 });
 
+describe("watch rates over a sliding window, and config acks (issue 12)", () => {
+  it("a steady 1 reading/s reads 1.00 from the second reading on (not 0.87), over the last 10 s", () => {
+    const t = new WatchTracker();
+    t.reading(reading(1), 0);
+    const node = t.nodes.get("node-0001");
+    expect(node).toBeDefined();
+    expect(t.rate(node!, 500)).toBe(0);
+    t.reading(reading(2), 1000);
+    expect(t.rate(node!, 1500)).toBeCloseTo(1, 5);
+    for (let i = 3; i <= 30; i++) {
+      t.reading(reading(i), (i - 1) * 1000);
+      expect(t.rate(node!, (i - 1) * 1000 + 400)).toBeCloseTo(1, 5);
+    }
+    // Only the last 10 s count: a node that went from 1/s to 4/s reads 4 once 10 s have passed.
+    for (let i = 31; i <= 80; i++) {
+      t.reading(reading(i), 29_000 + (i - 30) * 250);
+    }
+    expect(t.rate(node!, 41_600)).toBeCloseTo(4, 1);
+  });
+
+  it("at one reading every 2 s the rate holds at 0.5 between readings instead of flipping between 0 and 1", () => {
+    const t = new WatchTracker();
+    const seen = new Set<string>();
+    for (let i = 1; i <= 10; i++) {
+      t.reading(reading(i), i * 2000);
+      const node = t.nodes.get("node-0001")!;
+      if (i >= 2) {
+        for (const after of [0, 900, 1900]) {
+          seen.add(t.rate(node, i * 2000 + after).toFixed(2));
+        }
+      }
+    }
+    expect([...seen]).toEqual(["0.50"]);
+  });
+
+  it("a node that stops decays, and reads 0 after the window", () => {
+    const t = new WatchTracker();
+    for (let i = 1; i <= 10; i++) {
+      t.reading(reading(i), i * 1000);
+    }
+    const node = t.nodes.get("node-0001")!;
+    const rates = [12_000, 15_000, 19_000].map((now) => t.rate(node, now));
+    expect(rates[0]).toBeLessThan(1);
+    expect(rates[1]).toBeLessThan(rates[0] as number);
+    expect(rates[2]).toBeLessThan(rates[1] as number);
+    expect(t.rate(node, 21_000)).toBe(0);
+  });
+
+  it("records config acks, applied and rejected, with what they say", () => {
+    const t = new WatchTracker();
+    expect(t.ack("node-0002", JSON.stringify({ id: "node-0002", req: "r1", result: "applied", config: { interval_ms: 2000, sensitivity: 0.5, qos: 1 } }), 5)).toEqual([
+      { kind: "ack", id: "node-0002", text: "config applied (req r1): interval_ms=2000 sensitivity=0.5" },
+    ]);
+    expect(t.ack("node-0002", JSON.stringify({ id: "node-0002", req: "r2", result: "rejected", errors: [{ key: "interval_ms", reason: "must be a whole number from 100 to 86400000 ms" }] }), 6)).toEqual([
+      { kind: "ack", id: "node-0002", text: "config REJECTED (req r2): interval_ms must be a whole number from 100 to 86400000 ms" },
+    ]);
+    expect(t.nodes.get("node-0002")).toMatchObject({ acks: 2, lastAck: { result: "rejected", req: "r2", atMs: 6 } });
+    expect(t.ack("node-0002", "nonsense", 7)[0]?.kind).toBe("malformed");
+  });
+});
+
 describe("watch and forged readings (issue 11)", () => {
   it("takes the node from the payload on the shared topic", () => {
     const t = new WatchTracker();

@@ -28,6 +28,13 @@ describe("the config a simulated node boots from (simulator/node-config-seed.ts)
     expect(kept.sort()).toEqual(["interval_ms", "sensitivity"]);
   });
 
+  it("an option given explicitly (in fixed) wins over the stored value and is not counted as kept (issue 12)", () => {
+    const stored = { interval_ms: 2000, sensitivity: 0.5 };
+    const { config, kept } = seedConfig("node-0007", stored, { broker, initial: { sensitivity: 0 }, fixed: { interval_ms: 500, topic_prefix: "" } });
+    expect(config).toMatchObject({ interval_ms: 500, sensitivity: 0.5 });
+    expect(kept).toEqual(["sensitivity"]);
+  });
+
   it("ignores stored values the schema refuses", () => {
     const { config } = seedConfig("n", { interval_ms: 5, sensors: "all" }, { broker, initial: { interval_ms: 1000 }, fixed: {} });
     expect(config.interval_ms).toBe(1000);

@@ -57,7 +57,8 @@ afterAll(async () => {
 
 describe("./flash.sh", () => {
   it("without a TTY, fails listing the missing settings and the three ways to give them", async () => {
-    const run = flashSh(["--port", "/dev/does-not-exist", "--settings-file", emptyEnvFile], envWith({}));
+    // A port that exists: the port is checked first (issue 12), the settings after.
+    const run = flashSh(["--port", "/dev/null", "--settings-file", emptyEnvFile], envWith({}));
     expect(await run.exited).toBe(2);
     const out = run.output();
     for (const expected of ["missing settings", "--ssid", "WIFI_SSID", "--wifi-password", "WIFI_PASSWORD", "--broker", "MQTT_URL", "environment variable", "KEY=VALUE"]) {
@@ -77,7 +78,8 @@ describe("./flash.sh", () => {
 
   it("a malformed broker URL is reported without the password inside it", async () => {
     const env = envWith({ WIFI_SSID: "home", WIFI_PASSWORD, MQTT_URL: `mqtt//user:${MQTT_PASSWORD}@broker.lan` });
-    const run = flashSh(["--port", "/dev/does-not-exist", "--settings-file", emptyEnvFile], env);
+    // A port that exists: it is checked before the settings (issue 12).
+    const run = flashSh(["--port", "/dev/null", "--settings-file", emptyEnvFile], env);
     expect(await run.exited).toBe(2);
     expect(run.output()).toMatch(/"mqtt\/\/user:\*\*\*@broker\.lan" is not a URL/);
     expect(run.output()).not.toContain(MQTT_PASSWORD);

@@ -69,6 +69,39 @@ describe("espfleet bridge", () => {
     expect(offline.topic).toBe(`status/${id}`);
   }, TEST_MS);
 
+  it("an --interval given on the command line wins over the interval a config_change stored; a default does not (issue 12)", async () => {
+    const broker = await bed.startBroker();
+    const { pty } = await bed.plugBoard();
+    const observer = await bed.observe(broker.url);
+    const id = defaultBridgeId(pty.hostPath);
+    const args = ["--port", pty.hostPath, "--sensor", "adc:A2", "--broker", broker.url, "--state-dir", join(bed.dir, "state")];
+    const intervalOf = async (req: string): Promise<unknown> => {
+      await waitFor(() => observer.statuses.find((s) => s.body.id === id && s.body.state === "online"), WAIT_MS, "the bridge online");
+      const outcome = await sendConfigChange(observer.client, "", { req, target: id }, { ids: [id] }, WAIT_MS);
+      return outcome.applied[0]?.config?.interval_ms;
+    };
+    const first = bed.bridge(args);
+    expect(await intervalOf("q1")).toBe(1000);
+    await sendConfigChange(observer.client, "", { req: "set", target: id, interval_ms: 900 }, { ids: [id] }, WAIT_MS);
+    first.child.kill("SIGINT");
+    expect(await first.exited).toBe(130);
+
+    // No --interval: the stored 900 ms is kept, and said so.
+    observer.statuses.splice(0);
+    const kept = bed.bridge(args);
+    expect(await intervalOf("q2")).toBe(900);
+    expect(kept.stdout).toContain(`${id}: kept interval_ms stored by an earlier config_change`);
+    kept.child.kill("SIGINT");
+    expect(await kept.exited).toBe(130);
+
+    // --interval given: it wins.
+    observer.statuses.splice(0);
+    const given = bed.bridge([...args, "--interval", "300ms"]);
+    expect(await intervalOf("q3")).toBe(300);
+    given.child.kill("SIGINT");
+    expect(await given.exited).toBe(130);
+  }, TEST_MS);
+
   it("refuses a bad --sensor before touching the port, listing what is valid", async () => {
     const run = await runToEnd(["--port", join(bed.dir, "ttyNONE"), "--sensor", "temperature:A0:DHT22"]);
     expect(run.code).toBe(2);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { registerUploadCommands } from "../../../cli/commands/upload";
+import { CliError } from "../../../common/errors";
 import { DEVICE_FILES } from "../../../host-bridge/uploader/dist-files";
 import { VirtualBoard } from "./support/virtual-board";
 
@@ -24,6 +25,13 @@ async function espfleet(...args: string[]): Promise<number> {
   const stderr = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((err += String(chunk)), true));
   try {
     await program.parseAsync(["node", "espfleet", ...args]);
+  } catch (error) {
+    // As cli/main.ts does: a CliError is one line and its exit code (2: bad usage, found before the board is touched).
+    if (!(error instanceof CliError)) {
+      throw error;
+    }
+    err += `espfleet: ${error.message}\n`;
+    process.exitCode = error.exitCode;
   } finally {
     stdout.mockRestore();
     stderr.mockRestore();
@@ -81,7 +89,8 @@ describe("espfleet file commands", () => {
   });
 
   it("mkfs refuses without --yes, formats with it", { timeout: 60_000 }, async () => {
-    expect(await espfleet("mkfs", "--port", board.link)).toBe(1);
+    // Bad usage (issue 12: 2), said before the port is opened.
+    expect(await espfleet("mkfs", "--port", board.link)).toBe(2);
     expect(err).toMatch(/--yes/);
     expect(board.file("hello.lua").length).toBe(15);
     expect(await espfleet("mkfs", "--port", board.link, "--yes")).toBe(0);
@@ -98,8 +107,8 @@ describe("espfleet file commands", () => {
   it("a missing port and a missing file fail with one line of advice", async () => {
     expect(await espfleet("fsinfo", "--port", "/dev/ttyUSB-espfleet-none")).toBe(1);
     expect(err).toMatch(/^espfleet fsinfo: no such port .*plug the board in.*\n$/);
-    expect(await espfleet("upload", "--port", board.link, "/nonexistent/app.lua")).toBe(1);
-    expect(err).toMatch(/\/nonexistent\/app\.lua does not exist/);
+    expect(await espfleet("upload", "--port", board.link, "/nonexistent/app.lua")).toBe(2);
+    expect(err).toMatch(/\/nonexistent\/app\.lua: no such file/);
   });
 });
 
