@@ -55,6 +55,15 @@ export default tseslint.config(
     files: ["**/*.js", "**/*.mjs"],
     languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly", URL: "readonly" } },
   },
+  // The console's page (ops/console/page/): plain scripts for the browser.
+  {
+    files: ["ops/console/page/**/*.js"],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ["window", "document", "location", "fetch", "WebSocket", "setTimeout", "clearTimeout", "requestAnimationFrame", "ResizeObserver", "MutationObserver", "performance", "devicePixelRatio", "addEventListener", "confirm", "alert"].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
   luaSubset,
   // Ambient declarations of Lua globals must be `var`.
   { files: ["firmware/types/*.d.ts"], rules: { "no-var": "off" } },

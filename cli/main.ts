@@ -3,15 +3,19 @@
  *   npx espfleet run --nodes 100
  *   npx espfleet config --interval 2s --target node-0003
  *   npx espfleet watch
+ * bin/espfleet.js runs this file bundled (scripts/build-cli.mjs). Each
+ * command's work is imported in its action, so `--help` and a command load
+ * only what they use: import only options, defaults and types at the top
+ * (test/e2e/cli-build.test.ts checks what `--help` loads).
  */
 import { Command, CommanderError, Option } from "commander";
 import { CliError } from "../common/errors";
-import { addBrokerOptions, countArg, durationArg, listArg, numberArg, topicDataOption } from "./options";
-import { configCommand, DEFAULT_COUNTER_FILE, type ConfigFlags } from "../ops/config/command";
+import { addBrokerOptions, addExamples, countArg, defaultStateDir, durationArg, explicitOptions, listArg, numberArg, topicDataOption } from "./options";
+import type { ConfigFlags } from "../ops/config/command";
+import { DEFAULT_COUNTER_FILE } from "../ops/config/signing";
 import { MAX_COUNTER } from "../firmware/core/config";
-import { defaultStateDir } from "../simulator/fleet";
-import { runCommand, type RunFlags } from "../simulator/run-command";
-import { watchCommand, type WatchFlags } from "../ops/watch/command";
+import type { RunFlags } from "../simulator/run-command";
+import type { WatchFlags } from "../ops/watch/command";
 import { FIRMWARE_VERSION } from "../firmware/core/node";
 import { registerDeviceCommand } from "./commands/device";
 import { registerFlashCommand } from "./commands/flash";
@@ -20,6 +24,8 @@ import { registerBridgeCommand } from "./commands/bridge";
 import { registerMonitorCommand } from "./commands/monitor";
 import { registerUploadCommands } from "./commands/upload";
 import { registerCollectCommands } from "./commands/collect";
+import { registerConsoleCommand } from "./commands/console";
+import { addEmbeddedBrokerOptions } from "./commands/embedded-broker";
 
 const EMBEDDED_DEFAULT = "the embedded broker at mqtt://127.0.0.1:1883";
 /**
@@ -39,7 +45,14 @@ export function buildProgram(): Command {
     // Commander's errors are usage errors: exit 2, like every other usage error (main() maps them; issue 15).
     // Set before any command is added, so every subcommand inherits it.
     .exitOverride()
+    .option("--no-color", "no colours in any output (also: environment NO_COLOR set); colours are only used on a terminal")
     .addHelpText("after", "\nExit status: 0 done, 1 failed, 2 bad usage, 130 interrupted (Ctrl-C).");
+  program.hook("preAction", (thisCommand) => {
+    // One switch for every command: common/colour.ts reads NO_COLOR.
+    if (thisCommand.opts().color === false) {
+      process.env.NO_COLOR = "1";
+    }
+  });
 
   const run = program
     .command("run")
@@ -71,7 +84,8 @@ export function buildProgram(): Command {
         "sensor_data, one topic for the whole fleet, the id in each reading",
       ),
     )
-    .addOption(new Option("--port <port>", "TCP port of the embedded broker (0 = any free port)").argParser(countArg(0, 65535)).default(1883))
+    .addOption(new Option("--port <port>", "TCP port of the embedded broker (0 = any free port)").argParser(countArg(0, 65535)).default(1883));
+  addEmbeddedBrokerOptions(run)
     .addOption(new Option("--interval <duration>", "sampling interval of new nodes (interval_ms), e.g. 500ms, 2s, 1m").argParser(durationArg).default(1000, "1s"))
     .addOption(new Option("--sensitivity <number>", "publish only when a value moves this much; 0 = every sample (sensitivity)").argParser(numberArg).default(0))
     .addOption(new Option("--heartbeat <duration>", "publish at least this often even when nothing moved (heartbeat_ms)").argParser(durationArg).default(300_000, "5m"))
@@ -102,9 +116,21 @@ export function buildProgram(): Command {
     .addOption(new Option("--log-level <level>", "lowest node log level shown").choices(["info", "warn", "error"]).default("warn"))
     .addOption(new Option("--verbose", "show every node's log line (default: the first of each kind, repeats counted)"))
     .addHelpText("after", "\nExit status: 0 after --duration with every node healthy, 1 when it failed (nodes faulted, a worker stayed down), 2 bad usage, 130 Ctrl-C.")
-    .action(async (flags: RunFlags) => {
-      process.exitCode = await runCommand(flags);
+    .action(async (flags: RunFlags, command: Command) => {
+      const { runCommand } = await import("../simulator/run-command");
+      // An option given on the command line wins over a setting the node stored (issue 12).
+      process.exitCode = await runCommand({ ...flags, explicit: explicitOptions(command) });
     });
+  addExamples(run, [
+    ["10 nodes against an embedded broker on mqtt://127.0.0.1:1883, until Ctrl-C", "espfleet run"],
+    ["200 nodes sampling every 500 ms, for one minute", "espfleet run --nodes 200 --interval 500ms --duration 1m"],
+    ["1,000 nodes against mosquitto, one worker process per core", "espfleet run --nodes 1000 --workers auto --broker mqtt://broker.lan:1883"],
+    [
+      "behind docs/mosquitto's ACL: the prefix, a topic per node, a login per node",
+      "espfleet run --broker mqtt://127.0.0.1:1883 --prefix espfleet --topic-data 'sensor_data/{id}' --credentials fleet-secrets/credentials --nodes 3",
+    ],
+    ["virtual ESP8266s running the built firmware (npm run build:firmware first)", "espfleet run --engine lua --nodes 5 --sensors temperature,humidity,adc"],
+  ]);
 
   const config = program
     .command("config")
@@ -126,9 +152,19 @@ export function buildProgram(): Command {
     .addOption(new Option("--counter-file <file>", "where the last counter used is kept").default(DEFAULT_COUNTER_FILE))
     .addOption(new Option("--new-fleet-key-file <file>", "rotate: set fleet_key on the nodes to the key in this file (sent encrypted under the current key, as fleet_key_enc, and signed with it)"));
   addBrokerOptions(config, `broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: ${EMBEDDED_DEFAULT})`);
-  config.action(async (flags: ConfigFlags) => {
-    process.exitCode = await configCommand(flags);
-  });
+  config
+    .addHelpText("after", "\nExit status: 0 every node asked applied it, 1 a node rejected it or did not answer, 2 bad usage (a value the node would refuse: nothing is sent), 130 Ctrl-C.")
+    .action(async (flags: ConfigFlags) => {
+      const { configCommand } = await import("../ops/config/command");
+      process.exitCode = await configCommand(flags);
+    });
+  addExamples(config, [
+    ["sample every 2 s on two nodes; returns as soon as both acknowledged", "espfleet config --interval 2s --target node-0003 node-0004"],
+    ["every node; stop waiting once 1,000 answered", "espfleet config --interval 30s --all --expect 1000"],
+    ["no setting: ask node-0001 for its current config", "espfleet config --target node-0001"],
+    ["on docs/mosquitto's broker, as the operator", "espfleet config --broker mqtt://127.0.0.1:1883 --prefix espfleet --username operator --credentials fleet-secrets/credentials --all --expect 3 --sensitivity 0.5"],
+    ["signed, for nodes with a fleet key", "espfleet config --fleet-key-file fleet.key --interval 10s --all"],
+  ]);
 
   const watch = program
     .command("watch")
@@ -140,7 +176,9 @@ export function buildProgram(): Command {
         "sensor_data, heard on sensor_data and sensor_data/+",
       ),
     )
-    .addOption(new Option("--lines", "one line per reading and notice instead of the live table (the default when not on a terminal)"))
+    .addOption(new Option("--lines", "one line per reading and notice instead of the live table (the default when not on a terminal)").conflicts(["raw", "json"]))
+    .addOption(new Option("--raw", 'print every message as it arrives, "topic payload" on one line, like mosquitto_sub -v (readings, statuses, events, acks); the summary goes to stderr').conflicts(["json"]))
+    .addOption(new Option("--json", "one JSON object per line, for scripts (jq): readings, statuses, events, acks and notices (lost readings, reboots), each with ts, kind, topic, id; the summary goes to stderr"))
     .addOption(new Option("--duration <duration>", "stop after this long (default: until Ctrl-C)").argParser(durationArg))
     .addOption(
       new Option(
@@ -148,11 +186,19 @@ export function buildProgram(): Command {
         "MQTT client id of the watch's persistent session: the broker keeps its subscriptions and queues readings while the watch reconnects or the broker restarts (with persistence on), so nothing is lost in between; two watches at once need two ids (default: espfleet-watch-<user>-<host>)",
       ),
     )
-    .addHelpText("after", "\nExit status: 0 after --duration, 1 when the broker cannot be reached, 2 bad usage, 130 Ctrl-C.");
+    .addHelpText("after", "\nRates are readings per second over the last 10 s. Colours only on a terminal, and not with --no-color or NO_COLOR set.\nExit status: 0 after --duration, 1 when the broker cannot be reached, 2 bad usage, 130 Ctrl-C.");
   addBrokerOptions(watch, `broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: ${EMBEDDED_DEFAULT})`);
   watch.action(async (flags: WatchFlags) => {
+    const { watchCommand } = await import("../ops/watch/command");
     process.exitCode = await watchCommand(flags);
   });
+  addExamples(watch, [
+    ["the live table: rate, last values, lost readings, reboots, acks, events", "espfleet watch"],
+    ["every message as topic and payload, like mosquitto_sub -v", "espfleet watch --raw"],
+    ["JSON lines for a script: the temperatures of node-0003", "espfleet watch --json --node node-0003 | jq 'select(.kind == \"reading\") | .payload.temperature'"],
+    ["10 s of readings as lines, then the totals", "espfleet watch --lines --duration 10s"],
+    ["on docs/mosquitto's broker, as the operator", "espfleet watch --broker mqtt://127.0.0.1:1883 --prefix espfleet --username operator --credentials fleet-secrets/credentials"],
+  ]);
 
   // The virtual ESP8266 (device/): the built firmware behind a pseudo-terminal.
   registerDeviceCommand(program);
@@ -165,7 +211,15 @@ export function buildProgram(): Command {
   registerFlasherCommand(program);
   registerBridgeCommand(program);
   registerCollectCommands(program); // ops/: collect readings into a database, query them
+  registerConsoleCommand(program); // ops/: the fleet in a browser
 
+  addExamples(program, [
+    ["10 simulated nodes on an embedded broker at mqtt://127.0.0.1:1883, until Ctrl-C", "espfleet run"],
+    ["in another terminal: their readings, live", "espfleet watch"],
+    ["change node-0003's sampling interval; exit 0 once it acknowledged", "espfleet config --interval 2s --target node-0003"],
+    ["a real board: build, configure, upload, restart, follow its console", "espfleet flash --port /dev/ttyUSB0 --monitor"],
+    ["every option of a command, with units, defaults and examples", "espfleet run --help"],
+  ]);
   return program;
 }
 
@@ -177,6 +231,15 @@ export async function main(argv: string[]): Promise<void> {
     }
     throw error;
   });
+  // One exit rule (issue 12): Ctrl-C is 130 (SIGTERM 143) everywhere. A command that stops cleanly on a signal
+  // listens for it itself and returns the code; where none does (upload, write-flash, query, a question), this does.
+  const fallback = (signal: NodeJS.Signals): void => {
+    if (process.listenerCount(signal) === 1) {
+      process.exit(signal === "SIGINT" ? 130 : 143);
+    }
+  };
+  process.on("SIGINT", fallback);
+  process.on("SIGTERM", fallback);
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
