@@ -12,7 +12,7 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { CliError } from "../common/errors";
 import { expandUser } from "./credentials";
 import { maskSecrets, maskUrlPassword } from "../common/secrets";
-import { explainTlsError, fetchServerCertificate, isTlsError, type TlsError } from "./tls-diagnosis";
+import { certificateNames, explainTlsError, fetchServerCertificate, isTlsError, type TlsError } from "./tls-diagnosis";
 
 /**
  * Per-node logins of `espfleet run`: each node's user name from a template
@@ -189,9 +189,23 @@ export function explainConnectError(target: BrokerTarget, error: TlsError, serve
   return maskSecrets(explainUnmasked(target, error, server), secretsOf(target));
 }
 
+/** An mqtt:// connection the broker dropped before its CONNACK: what a TLS listener does with plain MQTT. */
+function droppedEarly(target: BrokerTarget, error: TlsError): boolean {
+  const code = typeof error.code === "string" ? error.code : "";
+  return !target.secure && (code === "ECONNRESET" || code === "EPIPE" || /connection closed before CONNACK/.test(error.message));
+}
+
 function explainUnmasked(target: BrokerTarget, error: TlsError, server: PeerCertificate | undefined): string {
   const code = typeof error.code === "string" ? error.code : "";
   const reason = code !== "" && !error.message.includes(code) ? `${code} (${error.message})` : code !== "" ? code : error.message;
+  if (server !== undefined && droppedEarly(target, error)) {
+    // diagnoseConnectError found a TLS listener there (it sent its certificate).
+    const names = certificateNames(server);
+    return (
+      `cannot connect to ${target.url}: ${reason}; ${target.host}:${target.port} speaks TLS (its certificate is for ${names}), not plain MQTT: ` +
+      `use --broker mqtts://${target.host}:${target.port}${target.files?.ca === undefined ? " (with --ca ca.crt when a private CA signed it)" : ""}`
+    );
+  }
   if (code === "ECONNREFUSED") {
     return target.embedded
       ? `cannot reach the embedded broker at ${target.url}: ECONNREFUSED; it stopped unexpectedly`
@@ -262,7 +276,9 @@ export function connectClient(
 
 /** explainConnectError, after reading the broker's certificate when TLS failed (for its dates and names). */
 export async function diagnoseConnectError(target: BrokerTarget, error: TlsError): Promise<string> {
-  const server = target.secure && isTlsError(error) ? await fetchServerCertificate(target.host, target.port) : undefined;
+  // A TLS failure: read the certificate for its dates and names. Plain MQTT dropped at once: is that port a TLS listener?
+  const look = (target.secure && isTlsError(error)) || droppedEarly(target, error);
+  const server = look ? await fetchServerCertificate(target.host, target.port) : undefined;
   return explainConnectError(target, error, server);
 }
 

@@ -52,6 +52,19 @@ export function readingTopic(topics: OperatorTopics, topic: string): { id?: stri
   return undefined;
 }
 
+/**
+ * Why an operator command heard nothing, and what to do: the usual cause is
+ * a missing (or another) --prefix; docs/mosquitto's ACL keeps the fleet
+ * under "espfleet". `refused` names topics the broker refused to let this
+ * login subscribe to (SUBACK 0x80: its ACL).
+ */
+export function nothingHeardHint(prefix: string, refused: readonly string[] = [], user = ""): string {
+  const acl = refused.length > 0 ? `the broker refused the subscription to ${refused.join(", ")}: its ACL does not let ${user !== "" ? `user "${user}"` : "this login"} read ${refused.length === 1 ? "it" : "them"}; ` : "";
+  return prefix === ""
+    ? `${acl}on a broker with docs/mosquitto's ACL the fleet's topics are under a prefix: add --prefix espfleet (or the nodes' topic_prefix; env ESPFLEET_PREFIX)`
+    : `${acl}is "${prefix}" the nodes' topic_prefix? --prefix must be the same as theirs (docs/mosquitto's ACL: espfleet)`;
+}
+
 /** Refuse a --topic-data a node would refuse (the schema's reason), before connecting. */
 export function checkTopicData(topicData: string): void {
   const spec = findSpec("topic_data");

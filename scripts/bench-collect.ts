@@ -1,149 +1,207 @@
 /**
- * npm run bench:collect — how fast the collector stores readings, into the
- * embedded PGlite and into PostgreSQL, against a bulk insert of the same
- * rows without MQTT (Store.write in batches, the collector's own SQL).
+ * npm run bench:collect — the collector's numbers, in three runs (each can
+ * be chosen with --runs and scaled down):
  *
- * For each store: a fresh database; the collector's session is created,
- * the collector stops, a backlog of readings is published to a mosquitto
- * this script starts on loopback (aedes in this process when mosquitto is
- * missing); then the collector is started and timed from its start until
- * the last reading is committed and acknowledged: MQTT delivery, decoding,
- * dedupe, transactions and PUBACKs, all in one process. Then the same rows
- * go straight into another fresh database with Store.write.
+ * 1. ingest: how fast the collector stores a backlog into the embedded
+ *    PGlite and into PostgreSQL, against a bulk insert of the same rows
+ *    without MQTT (scripts/bench/collect-ingest.ts). Target: within 1.5x.
+ * 2. e2e: N simulated nodes at 1 Hz (default 10,000) into mosquitto, the
+ *    collector into PGlite; the lag of each reading from its publish to its
+ *    commit, p50/p99/max over a window; then every acknowledged reading
+ *    counted in the database (scripts/bench/collect-e2e.ts). Target: p99
+ *    under 2 s, none lost, none stored twice.
+ * 3. catchup: the collector away while N nodes (default 1,000) publish at
+ *    1 Hz for the outage (default 10 minutes), on the embedded broker kept in
+ *    a folder (its own process, as under `npm start`); then the time to
+ *    commit the backlog, with the nodes still publishing, in order per node
+ *    (scripts/bench/collect-catchup.ts). Target: under 60 s.
  *
- *   npm run bench:collect                      20 nodes x 1,000 readings
- *   npm run bench:collect -- --nodes 50 --readings 2000
- *   npm run bench:collect -- --stores pglite   only one store (pglite, postgres)
+ *   npm run bench:collect                               everything, full size (~15 minutes)
+ *   npm run bench:collect -- --quick                    everything, small (~2 minutes)
+ *   npm run bench:collect -- --runs catchup --outage 60s
+ *   npm run bench:collect -- --runs e2e --e2e-nodes 5000 --window 30s [--e2e-store postgres]
+ *   npm run bench:collect -- --runs ingest --nodes 50 --readings 2000 --stores pglite
  *
- * PostgreSQL is started by the script (initdb + pg_ctl in a temp folder,
- * fsync off, as the tests do); skipped, saying why, without its binaries.
+ * The simulated nodes are mqtt.js clients in two processes, one connection
+ * each, sending a node's reading plus `sent_ms` (the lag is measured to the
+ * millisecond, where a node's `ts` has seconds). PostgreSQL is started by
+ * the script (initdb + pg_ctl in a temp folder, fsync off, as the tests
+ * do); skipped, saying why, without its binaries; so is mosquitto (the
+ * embedded broker in its own process stands in).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import mqtt from "mqtt";
-import { DedupeTracker } from "../ops/collect/dedupe";
-import { decodeReading } from "../ops/collect/messages";
+import { collectorTopics } from "../broker/collector-session";
+import type { BrokerTarget } from "../broker/target";
+import { formatCount, parseDuration } from "../common/units";
 import { openPgStore } from "../ops/collect/pg-store";
 import { openPgliteStore } from "../ops/collect/pglite-store";
-import type { ReadingRecord, Store } from "../ops/collect/store";
-import type { BrokerTarget } from "../broker/target";
-import { startEmbeddedBroker } from "../broker/embedded";
-import { formatCount } from "../common/units";
-import { MOSQUITTO, Mosquitto } from "../test/e2e/support/mosquitto";
-import { readingPayload, startCollector } from "../test/ops/support/collector-harness";
+import type { Store } from "../ops/collect/store";
+import { MOSQUITTO, Mosquitto, freePort } from "../test/e2e/support/mosquitto";
 import { PostgresServer, postgresMissing } from "../test/ops/support/postgres-server";
+import { startBrokerChild, type BrokerChild } from "./bench/collect-bench-children";
+import { runCatchup, type CatchupResult } from "./bench/collect-catchup";
+import { runE2e, type E2eResult } from "./bench/collect-e2e";
+import { bulk, viaMqtt } from "./bench/collect-ingest";
 
-function option(name: string, fallback: string): string {
+const QUICK = process.argv.includes("--quick");
+
+function option(name: string, full: string, quick: string): string {
   const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1] : fallback;
+  return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1] : QUICK ? quick : full;
 }
 
-const NODES = Number(option("nodes", "20"));
-const PER_NODE = Number(option("readings", "1000"));
-const TOTAL = NODES * PER_NODE;
-const STORES = option("stores", "pglite,postgres").split(",");
-const BATCH = 1000;
-
-function payloads(): { topic: string; payload: string }[] {
-  const out: { topic: string; payload: string }[] = [];
-  for (let seq = 1; seq <= PER_NODE; seq++) {
-    for (let n = 1; n <= NODES; n++) {
-      out.push({ topic: "bench/sensor_data", payload: readingPayload(`node-${String(n).padStart(4, "0")}`, 1, seq, { vdd: 3.3 }) });
-    }
+function duration(name: string, full: string, quick: string): number {
+  const parsed = parseDuration(option(name, full, quick));
+  if (!parsed.ok) {
+    process.stderr.write(`bench:collect: --${name}: ${parsed.error}\n`);
+    process.exit(2);
   }
-  return out;
+  return parsed.value;
 }
 
-async function publishBacklog(url: string, messages: { topic: string; payload: string }[]): Promise<void> {
-  const pub = await mqtt.connectAsync(url, { clientId: `bench-pub-${process.pid}`, protocolVersion: 4 });
-  for (let i = 0; i < messages.length; i += 200) {
-    await Promise.all(messages.slice(i, i + 200).map((m) => pub.publishAsync(m.topic, m.payload, { qos: 1 })));
-  }
-  await pub.endAsync();
+const RUNS = option("runs", "ingest,e2e,catchup", "ingest,e2e,catchup").split(",");
+const INGEST = { nodes: Number(option("nodes", "20", "20")), perNode: Number(option("readings", "1000", "250")), batch: 1000 };
+const STORES = option("stores", "pglite,postgres", "pglite,postgres").split(",");
+const E2E = { nodes: Number(option("e2e-nodes", "10000", "1000")), windowMs: duration("window", "60s", "15s"), warmupMs: duration("warmup", "10s", "5s") };
+const E2E_STORE = option("e2e-store", "pglite", "pglite");
+const CATCHUP = { nodes: Number(option("catchup-nodes", "1000", "200")), outageMs: duration("outage", "10m", "30s") };
+const PROCESSES = 2;
+
+const log = (line: string): void => void process.stdout.write(line + "\n");
+const target = (port: number, embedded: boolean): BrokerTarget => ({
+  url: `mqtt://127.0.0.1:${port}`,
+  host: "127.0.0.1",
+  port,
+  secure: false,
+  username: "",
+  password: "",
+  ca: undefined,
+  embedded,
+});
+
+interface IngestRow {
+  store: string;
+  mqtt: number;
+  bulk: number;
 }
 
-async function viaMqtt(target: BrokerTarget, open: () => Promise<Store>, clientId: string): Promise<number> {
-  const store = await open();
-  try {
-    const setup = await startCollector({ target, store, prefix: "bench", clientId });
-    await setup.stop();
-    await publishBacklog(target.url, payloads());
-    const started = performance.now();
-    const run = await startCollector({ target, store, prefix: "bench", clientId, maxBatch: BATCH });
-    while (run.collector.stats.totals.stored < TOTAL) {
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    const seconds = (performance.now() - started) / 1000;
-    await run.stop();
-    return TOTAL / seconds;
-  } finally {
-    await store.close();
-  }
-}
-
-async function bulk(open: () => Promise<Store>): Promise<number> {
-  const store = await open();
-  try {
-    const tracker = new DedupeTracker();
-    const now = Date.now();
-    const rows: ReadingRecord[] = payloads().map((m) => {
-      const r = decodeReading(JSON.parse(m.payload) as Record<string, unknown>, now);
-      if (typeof r === "string") throw new Error(r);
-      const verdict = tracker.classify(r.node, r.boot, r.seq);
-      return { ...r, gap: 0, reboot: false, fillsGap: false, ...(verdict.kind === "store" ? verdict : {}) };
-    });
-    const started = performance.now();
-    for (let i = 0; i < rows.length; i += BATCH) {
-      await store.write({ readings: rows.slice(i, i + BATCH), duplicates: {}, statuses: [], messages: [] });
-    }
-    return TOTAL / ((performance.now() - started) / 1000);
-  } finally {
-    await store.close();
-  }
-}
-
-async function main(): Promise<void> {
-  const useMosquitto = existsSync(MOSQUITTO);
-  const mosquitto = useMosquitto ? await Mosquitto.start() : undefined;
-  const aedes = useMosquitto ? undefined : await startEmbeddedBroker({ port: 0 });
-  const port = mosquitto?.port ?? aedes?.port ?? 0;
-  const target: BrokerTarget = { url: `mqtt://127.0.0.1:${port}`, host: "127.0.0.1", port, secure: false, username: "", password: "", ca: undefined, embedded: aedes !== undefined };
-  const dir = mkdtempSync(join(tmpdir(), "espfleet-bench-collect-"));
-  process.stdout.write(
-    `bench:collect: ${formatCount(TOTAL)} readings (${NODES} nodes x ${formatCount(PER_NODE)}), broker ${useMosquitto ? "mosquitto" : "aedes (embedded; mosquitto not installed)"}, transactions of up to ${BATCH}\n`,
-  );
-  const results: { store: string; mqtt: number; bulk: number }[] = [];
+async function ingest(dir: string, broker: BrokerTarget): Promise<IngestRow[]> {
+  const options = { ...INGEST, target: broker };
+  log(`ingest: ${formatCount(INGEST.nodes * INGEST.perNode)} readings (${INGEST.nodes} nodes x ${formatCount(INGEST.perNode)}), transactions of up to ${INGEST.batch}`);
+  const rows: IngestRow[] = [];
   let folders = 0;
   const pgliteFolder = (): Promise<Store> => openPgliteStore({ dataDir: join(dir, `pglite-${++folders}`) });
-  try {
-    if (STORES.includes("pglite")) {
-      process.stdout.write("  PGlite (embedded, a folder on disk; each fresh database takes seconds to create)…\n");
-      results.push({ store: "PGlite", mqtt: await viaMqtt(target, pgliteFolder, "bench-pglite"), bulk: await bulk(pgliteFolder) });
-    }
-    if (STORES.includes("postgres")) {
-      const missing = postgresMissing();
-      if (missing !== undefined) {
-        process.stdout.write(`  PostgreSQL: skipped: ${missing}\n`);
-      } else {
-        process.stdout.write("  PostgreSQL (a server this script starts)…\n");
-        const server = await PostgresServer.start();
-        try {
-          const open = async (): Promise<Store> => openPgStore({ url: await server.createDatabase("bench") });
-          results.push({ store: "PostgreSQL", mqtt: await viaMqtt(target, open, "bench-pg"), bulk: await bulk(open) });
-        } finally {
-          await server.close();
-        }
+  if (STORES.includes("pglite")) {
+    log("  PGlite (embedded, a folder on disk; each fresh database takes seconds to create)…");
+    rows.push({ store: "PGlite", mqtt: await viaMqtt(options, pgliteFolder, "bench-pglite"), bulk: await bulk(options, pgliteFolder) });
+  }
+  if (STORES.includes("postgres")) {
+    const missing = postgresMissing();
+    if (missing !== undefined) {
+      log(`  PostgreSQL: skipped: ${missing}`);
+    } else {
+      log("  PostgreSQL (a server this script starts)…");
+      const server = await PostgresServer.start();
+      try {
+        const open = async (): Promise<Store> => openPgStore({ url: await server.createDatabase("bench") });
+        rows.push({ store: "PostgreSQL", mqtt: await viaMqtt(options, open, "bench-pg"), bulk: await bulk(options, open) });
+      } finally {
+        await server.close();
       }
+    }
+  }
+  return rows;
+}
+
+async function endToEnd(dir: string, broker: BrokerTarget): Promise<E2eResult | undefined> {
+  const options = { target: broker, dir, ...E2E, processes: PROCESSES, log };
+  if (E2E_STORE !== "postgres") {
+    log(`e2e: ${formatCount(E2E.nodes)} nodes at 1 Hz, the collector into PGlite`);
+    return runE2e(options);
+  }
+  const missing = postgresMissing();
+  if (missing !== undefined) {
+    log(`e2e into PostgreSQL: skipped: ${missing}`);
+    return undefined;
+  }
+  log(`e2e: ${formatCount(E2E.nodes)} nodes at 1 Hz, the collector into PostgreSQL (a server this script starts)`);
+  const server = await PostgresServer.start();
+  try {
+    return await runE2e({ ...options, postgres: await server.createDatabase("bench_e2e") });
+  } finally {
+    await server.close();
+  }
+}
+
+async function catchup(dir: string): Promise<CatchupResult> {
+  const clientId = "bench-catchup";
+  const prefix = "bench-catchup";
+  const broker: BrokerChild = await startBrokerChild({
+    port: await freePort(),
+    folder: join(dir, "broker"),
+    queueLimit: 1_000_000,
+    session: { clientId, topics: collectorTopics(prefix, undefined, clientId) },
+  });
+  try {
+    log(`catchup: the embedded broker (its own process, sessions in a folder), ${formatCount(CATCHUP.nodes)} nodes`);
+    return await runCatchup({ target: target(broker.port, true), clientId, prefix, dir, ...CATCHUP, processes: PROCESSES, log });
+  } finally {
+    await broker.stop();
+  }
+}
+
+const ms = (n: number): string => (Number.isNaN(n) ? "-" : `${formatCount(Math.round(n))} ms`);
+const verdict = (ok: boolean): string => (ok ? "met" : "NOT met");
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "espfleet-bench-collect-"));
+  const useMosquitto = existsSync(MOSQUITTO);
+  const mosquitto = useMosquitto && (RUNS.includes("ingest") || RUNS.includes("e2e")) ? await Mosquitto.start() : undefined;
+  const stand = !useMosquitto && (RUNS.includes("ingest") || RUNS.includes("e2e")) ? await startBrokerChild({ port: await freePort(), folder: join(dir, "stand-in"), queueLimit: 10_000_000, session: { clientId: "none", topics: [] } }) : undefined;
+  const broker = target(mosquitto?.port ?? stand?.port ?? 0, mosquitto === undefined);
+  const brokerText = mosquitto !== undefined ? "; broker for ingest and e2e: mosquitto" : stand !== undefined ? "; broker for ingest and e2e: the embedded broker (mosquitto not installed)" : "";
+  log(`bench:collect${QUICK ? " --quick" : ""}: runs ${RUNS.join(", ")}${brokerText}`);
+  let ingestRows: IngestRow[] = [];
+  let e2e: E2eResult | undefined = undefined;
+  let caught: CatchupResult | undefined = undefined;
+  try {
+    if (RUNS.includes("ingest")) {
+      ingestRows = await ingest(dir, broker);
+    }
+    if (RUNS.includes("e2e")) {
+      e2e = await endToEnd(dir, broker);
+    }
+    if (RUNS.includes("catchup")) {
+      caught = await catchup(dir);
     }
   } finally {
     await mosquitto?.close();
-    await aedes?.close();
+    await stand?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  process.stdout.write("\n| store | collector (MQTT -> commit -> PUBACK) | bulk insert, no MQTT | collector / bulk |\n|---|---|---|---|\n");
-  for (const r of results) {
-    process.stdout.write(`| ${r.store} | ${formatCount(r.mqtt)} readings/s | ${formatCount(r.bulk)} readings/s | ${Math.round((100 * r.mqtt) / r.bulk)} % |\n`);
+  if (ingestRows.length > 0) {
+    log("\n| store | collector (MQTT -> commit -> PUBACK) | bulk insert, no MQTT | collector / bulk |\n|---|---|---|---|");
+    for (const r of ingestRows) {
+      log(`| ${r.store} | ${formatCount(r.mqtt)} readings/s | ${formatCount(r.bulk)} readings/s | ${Math.round((100 * r.mqtt) / r.bulk)} % |`);
+    }
+  }
+  if (e2e !== undefined) {
+    log(`\ne2e into ${E2E_STORE === "postgres" ? "PostgreSQL" : "PGlite"}:`);
+    log("| nodes at 1 Hz | window | stored/s | lag p50 / p99 / max (publish -> commit) | acknowledged | rows | lost | stored twice | gaps |\n|---|---|---|---|---|---|---|---|---|");
+    log(
+      `| ${formatCount(e2e.nodes)} | ${e2e.windowS} s | ${formatCount(e2e.rate)} | ${ms(e2e.p50)} / ${ms(e2e.p99)} / ${ms(e2e.max)} | ${formatCount(e2e.acked)} | ${formatCount(e2e.stored)} | ${formatCount(e2e.lost)} | ${formatCount(e2e.duplicateRows)} | ${formatCount(e2e.gaps)} |`,
+    );
+    log(`e2e target (p99 < 2 s, none lost, none stored twice): ${verdict(e2e.p99 < 2000 && e2e.lost === 0 && e2e.duplicateRows === 0)}`);
+  }
+  if (caught !== undefined) {
+    log("\n| nodes at 1 Hz | outage | backlog | backlog committed | readings per transaction | live again (lag < 2 s) | out of order | acknowledged | rows | lost | stored twice |\n|---|---|---|---|---|---|---|---|---|---|---|");
+    log(
+      `| ${formatCount(caught.nodes)} | ${caught.outageS} s | ${formatCount(caught.backlog)} | ${caught.drainS.toFixed(1)} s (${formatCount(caught.backlog / caught.drainS)}/s) | ${formatCount(caught.perTransaction)} | ` +
+        `${Number.isNaN(caught.liveS) ? "-" : caught.liveS.toFixed(1) + " s"} | ${formatCount(caught.outOfOrder)} | ${formatCount(caught.acked)} | ${formatCount(caught.stored)} | ${formatCount(caught.lost)} | ${formatCount(caught.duplicateRows)} |`,
+    );
+    log(`catch-up target (drained < 60 s, in order, none lost): ${verdict(caught.drainS < 60 && caught.outOfOrder === 0 && caught.lost === 0 && caught.duplicateRows === 0)}`);
   }
   process.exit(0);
 }

@@ -12,11 +12,26 @@
  * to every node until every node's ack arrived: p50/p99/max of 3 rounds).
  * Each side runs in its own process, so CPU and memory are its own.
  *
+ * The measured processes run plain JavaScript, as `espfleet run` does (its
+ * CLI is an esbuild bundle, scripts/build-cli.mjs): the child is bundled
+ * with esbuild first, npm packages left to node_modules. `--tsx` runs its
+ * TypeScript through tsx instead, as the tests do. (tsx compiles with
+ * esbuild's keepNames, which gives each closure made in a named position a
+ * `name` property of its own: V8 then keeps that function's properties in
+ * a dictionary, ~0.25 KB per closure. The core makes four per MQTT session,
+ * about 1 KB per node; issue 14.)
+ *
  *   npm run bench:fleet                       N = 1,000 and 10,000
  *   npm run bench:fleet -- --nodes 1000,19000 other sizes (19,000 is the one-process target)
  *   npm run bench:fleet -- --window 20s       longer measuring window (default 10s)
  *   npm run bench:fleet -- --interval 2s      another reading interval per node (default 1s)
  *   npm run bench:fleet -- --sides simulator  only one side (baseline, simulator; default both)
+ *   npm run bench:fleet -- --tsx              the child's TypeScript through tsx, not bundled
+ *
+ * Profiles: BENCH_PROF=1 writes CPU profiles of each measured process (its
+ * window, then its fan-out rounds) to build/bench-profiles; BENCH_HEAP=1 a
+ * heap snapshot after the window (small N: a snapshot is ~30 KB per node);
+ * BENCH_DEBUG=1 prints the V8 heap spaces at each RSS reading.
  *
  * Open files: every node holds one socket in the measured process and one in
  * mosquitto. A process cannot raise its own limit past the hard limit, so the
@@ -30,7 +45,9 @@ import { parseDuration, formatBytes } from "../common/units";
 import { Mosquitto } from "../test/e2e/support/mosquitto";
 import type { BenchChildSettings, FromBenchChild } from "./bench/fleet-bench-protocol";
 
-const CHILD = fileURLToPath(new URL("./bench/fleet-bench-child.ts", import.meta.url));
+const CHILD_SOURCE = fileURLToPath(new URL("./bench/fleet-bench-child.ts", import.meta.url));
+const CHILD_BUNDLE = fileURLToPath(new URL("../build/bench/fleet-bench-child.mjs", import.meta.url));
+const TSX = process.argv.includes("--tsx");
 const intervalParsed = parseDuration(process.argv.includes("--interval") ? (process.argv[process.argv.indexOf("--interval") + 1] ?? "") : "1s");
 const INTERVAL_MS = intervalParsed.ok ? intervalParsed.value : 1000;
 const CONNECT_RATE = 2000;
@@ -85,14 +102,9 @@ class Child {
   private readonly waiters = new Map<string, (m: FromBenchChild) => void>();
 
   constructor(settings: BenchChildSettings) {
-    this.child = fork(CHILD, [JSON.stringify(settings)], {
-      execArgv: [
-        ...process.execArgv,
-        "--expose-gc",
-        "--max-old-space-size=8192",
-        // BENCH_PROF=1: a CPU profile of each measured process in ./build/bench-profiles.
-        ...(process.env.BENCH_PROF !== undefined ? ["--cpu-prof", "--cpu-prof-dir=build/bench-profiles"] : []),
-      ],
+    this.child = fork(TSX ? CHILD_SOURCE : CHILD_BUNDLE, [JSON.stringify(settings)], {
+      // Bundled: plain node (process.execArgv is tsx's loader, for this script only).
+      execArgv: [...(TSX ? process.execArgv : []), "--expose-gc", "--max-old-space-size=8192"],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     this.child.on("message", (m: FromBenchChild) => {
@@ -168,7 +180,26 @@ function fanText(rounds: number[][] | undefined): string {
   return (rounds ?? []).map((r) => `${ms(percentile(r, 50))} / ${ms(percentile(r, 99))} / ${ms(r.at(-1) ?? Number.NaN)}`).join("; ");
 }
 
+/** The child as one ES module of plain JavaScript (npm packages stay in node_modules), as the CLI's build makes it. */
+async function bundleChild(): Promise<void> {
+  const { build } = await import("esbuild");
+  await build({
+    entryPoints: [CHILD_SOURCE],
+    outfile: CHILD_BUNDLE,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    packages: "external",
+    sourcemap: "linked",
+    logLevel: "warning",
+  });
+}
+
 async function main(): Promise<void> {
+  if (!TSX) {
+    await bundleChild();
+  }
   const limit = openFileLimit();
   const largest = Math.max(...sizes);
   process.stdout.write(`open-file limit (ulimit -n): ${limit}; the largest run needs about ${largest + 200} in the measured process and in mosquitto\n`);
@@ -179,7 +210,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const mosquitto = await Mosquitto.start({ extraConfig: ["max_connections -1", "set_tcp_nodelay true"] });
-  process.stdout.write(`mosquitto on ${mosquitto.url}; ${INTERVAL_MS} ms interval, QoS 1, connect rate ${CONNECT_RATE}/s, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up\n\n`);
+  process.stdout.write(
+    `mosquitto on ${mosquitto.url}; ${INTERVAL_MS} ms interval, QoS 1, connect rate ${CONNECT_RATE}/s, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up; ` +
+      `measured processes run ${TSX ? "the TypeScript through tsx" : "an esbuild bundle (as espfleet run)"}\n\n`,
+  );
   const header = `${"N".padStart(6)}  ${"side".padEnd(10)} ${"connect".padStart(9)} ${"msgs/s".padStart(9)} ${"CPU/msg".padStart(9)} ${"RSS/node".padStart(9)} ${"RSS".padStart(9)}  config fan-out p50 / p99 / max`;
   const rows: string[] = [header];
   const print = (line: string): void => {

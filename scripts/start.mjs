@@ -6,7 +6,11 @@
  * package is installed, installs them (npm ci), then starts the fleet.
  * Extra arguments go to `espfleet run`: npm start -- --nodes 50 --interval 2s
  * Beside the fleet, `espfleet collect` stores every reading in the embedded
- * database (.espfleet/db); its lines go to .espfleet/collect.log.
+ * database (.espfleet/db); its lines go to .espfleet/collect.log. The
+ * broker makes the collector's session before any node starts
+ * (--collector-session), so the readings published while the collector
+ * still opens its database (6-14 s the first time) are queued for it, not
+ * lost; the broker keeps it in .espfleet/broker across runs.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
@@ -25,8 +29,17 @@ if (!existsSync(join(root, "node_modules", ".package-lock.json"))) {
   }
 }
 
+const passed = process.argv.slice(2);
+const valueOf = (name) => {
+  const at = passed.findIndex((a) => a === name || a.startsWith(name + "="));
+  return at < 0 ? undefined : passed[at].includes("=") ? passed[at].slice(name.length + 1) : passed[at + 1];
+};
+const COLLECTOR_ID = "espfleet-collect";
+// With --broker no broker is started here: the collector's session there exists once the collector first connects.
+const collectorSession = valueOf("--broker") === undefined ? ["--collector-session", COLLECTOR_ID] : [];
+
 // `--` first: Node must not take any of the passed-through arguments (--env-file, say) for its own.
-const args = ["--", join(root, "bin", "espfleet.js"), "run", "--nodes", "10", "--port", "1883", ...process.argv.slice(2)];
+const args = ["--", join(root, "bin", "espfleet.js"), "run", "--nodes", "10", "--port", "1883", ...collectorSession, ...passed];
 const fleet = spawn(process.execPath, args, { cwd: process.cwd(), stdio: "inherit" });
 // Ctrl-C reaches the fleet directly (same process group); it shuts down cleanly and exits.
 process.on("SIGINT", () => undefined);
@@ -36,17 +49,12 @@ process.on("SIGTERM", () => {
 });
 
 // The collector: the same broker (--port/--broker/--prefix/--topic-data as given to run), the embedded database.
-const passed = process.argv.slice(2);
-const valueOf = (name) => {
-  const at = passed.findIndex((a) => a === name || a.startsWith(name + "="));
-  return at < 0 ? undefined : passed[at].includes("=") ? passed[at].slice(name.length + 1) : passed[at + 1];
-};
 const broker = valueOf("--broker") ?? `mqtt://127.0.0.1:${valueOf("--port") ?? "1883"}`;
 const forwarded = ["--prefix", "--topic-data"].flatMap((name) => (valueOf(name) !== undefined ? [name, valueOf(name)] : []));
 mkdirSync(".espfleet", { recursive: true });
 const logFile = join(".espfleet", "collect.log");
 const log = openSync(logFile, "a");
-const collector = spawn(process.execPath, ["--", join(root, "bin", "espfleet.js"), "collect", "--broker", broker, ...forwarded, "--wait", "60s", "--report", "1m"], {
+const collector = spawn(process.execPath, ["--", join(root, "bin", "espfleet.js"), "collect", "--broker", broker, "--client-id", COLLECTOR_ID, ...forwarded, "--wait", "60s", "--report", "1m"], {
   cwd: process.cwd(),
   stdio: ["ignore", log, log],
 });

@@ -3,7 +3,7 @@
  * npm test — the whole suite, from a fresh clone:
  *   system packages (installed when run as root, else the apt-get line is printed),
  *   npm packages (npm ci when node_modules is missing),
- *   type checks, lint, firmware build (lualib allowlist + byte budget), luacheck,
+ *   type checks, lint, the CLI bundle (npm run build), firmware build (lualib allowlist + byte budget), luacheck,
  *   vitest (unit, conformance, end-to-end), busted on Lua 5.1 and 5.3.
  * Ends with one line `N passed, N failed` summing every suite; exits non-zero on any failure.
  * Plain JavaScript on purpose: it must run before npm packages are installed.
@@ -15,6 +15,10 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 process.chdir(root);
+// Piped (CI, a log file): no colour codes from the tools run here (https://no-color.org).
+if (process.stdout.isTTY !== true && process.env.FORCE_COLOR === undefined) {
+  process.env.NO_COLOR ??= "1";
+}
 
 /** Debian packages the suite needs, with a command that proves each is usable. */
 const SYSTEM_PACKAGES = [
@@ -28,6 +32,7 @@ const SYSTEM_PACKAGES = [
   // The collector's store suite and outage tests start their own PostgreSQL server
   // (initdb + pg_ctl in a temp folder, as the postgres user when root), never the system's service.
   { pkg: "postgresql", check: ["sh", "-c", "ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl && id postgres"] },
+  { pkg: "chromium", check: ["/usr/bin/chromium", "--version"] },
 ];
 
 const results = []; // { name, passed, failed }
@@ -135,6 +140,7 @@ function main() {
   }
   check("typecheck", "npx", ["tsc", "-p", "tsconfig.json", "--noEmit"]);
   check("lint (eslint)", "npx", ["eslint", "."]);
+  check("build (the CLI bundle: npm run build)", "node", ["scripts/build-cli.mjs"]);
   const built = check("build:firmware (lualib allowlist, byte budget)", "npx", ["tsx", "scripts/build-firmware.ts"]);
   if (built) {
     check("luacheck (firmware/dist, test/lua)", "luacheck", ["firmware/dist", "test/lua"]);

@@ -45,8 +45,8 @@ const PUBLISH_OPTIONS: IClientPublishOptions[][] = [
 export class MqttLink {
   private client: MqttClient | undefined = undefined;
   private isUp = false;
-  /** Resolves when the last client has let go of its socket. */
-  private closing: Promise<void> = Promise.resolve();
+  /** Resolves when the last client has let go of its socket; undefined until a client is closed (no promise per node). */
+  private closing: Promise<void> | undefined = undefined;
 
   constructor(
     private readonly tls: LinkTls | undefined,
@@ -196,7 +196,7 @@ export class MqttLink {
       this.isUp = false;
       this.counters.connected--;
     }
-    const previous = this.closing;
+    const previous = this.closing ?? Promise.resolve();
     const ended = new Promise<void>((resolve) => {
       // Whatever mqtt.js does, the promise settles: a stuck close must not hang a shutdown.
       const cut = setTimeout(
@@ -216,7 +216,7 @@ export class MqttLink {
 
   /** Resolves once every client this link opened has closed. */
   closed(): Promise<void> {
-    return this.closing;
+    return this.closing ?? Promise.resolve();
   }
 }
 

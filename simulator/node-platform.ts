@@ -14,8 +14,8 @@
  * the same process, run on. Without this, one throw would end the process.
  */
 import { createHmac } from "node:crypto";
-import * as cfg from "../firmware/core/cold";
 import type { CfgModule, LogLevel, MqttEvents, MqttSession, Platform, SensorRead, Timer } from "../firmware/core/platform";
+import { fastCfg } from "./fast-cfg";
 import type { FleetCounters } from "./fleet-counters";
 import { topicMatches } from "../broker/topics";
 import { MqttLink, type LinkTls } from "./mqtt-link";
@@ -49,6 +49,19 @@ function noop(): void {
   // nothing to do
 }
 
+/** "timer sample", … for fault messages: one string per timer name, not one per node. */
+const timerNames = new Map<string, string>();
+function timerWhere(name: string): string {
+  let where = timerNames.get(name);
+  if (where === undefined) {
+    where = "timer " + name;
+    if (timerNames.size < 100) {
+      timerNames.set(name, where);
+    }
+  }
+  return where;
+}
+
 /** setImmediate's callback: the platform and the function as arguments, no closure per node. */
 function runLater(platform: NodePlatform, where: string, fn: (this: void) => void): void {
   platform.invoke(where, fn);
@@ -59,9 +72,11 @@ export class NodePlatform implements Platform, CallbackRunner {
   private readonly bootedAt = performance.now();
   /** Why the node faulted; undefined while it is healthy. */
   private faultReason: string | undefined = undefined;
-  private readonly timers: NodeTimer[] = [];
-  /** The last session asked for: its will topic and payload give the faulted status. */
-  private session: MqttSession | undefined = undefined;
+  /** The node's timers (three), to stop them at a fault; an array of its exact length (a pushed one has room for 17). */
+  private timers: NodeTimer[] = [];
+  /** The will of the last session asked for (topic, payload): the faulted status is built from it. */
+  private willTopic: string | undefined = undefined;
+  private willPayload = "";
 
   constructor(
     private readonly nodeId: string,
@@ -107,9 +122,8 @@ export class NodePlatform implements Platform, CallbackRunner {
       timer.stop();
     }
     this.fleet.log(this.nodeId, "error", `faulted in ${where}: ${reason}; this node stops, the rest of the fleet runs on`);
-    const session = this.session;
-    if (session !== undefined && this.link.connected()) {
-      this.link.publish(session.willTopic, faultedStatus(session.willPayload, reason), 1, true, false, noop);
+    if (this.willTopic !== undefined && this.link.connected()) {
+      this.link.publish(this.willTopic, faultedStatus(this.willPayload, reason), 1, true, false, noop);
     }
     this.link.close();
     this.fleet.onFault?.(this.nodeId, reason);
@@ -126,8 +140,8 @@ export class NodePlatform implements Platform, CallbackRunner {
   }
 
   createTimer(name: string): Timer {
-    const timer = new NodeTimer(this, "timer " + name);
-    this.timers.push(timer);
+    const timer = new NodeTimer(this, timerWhere(name));
+    this.timers = [...this.timers, timer];
     return timer;
   }
 
@@ -140,7 +154,8 @@ export class NodePlatform implements Platform, CallbackRunner {
     if (this.faultReason !== undefined) {
       return;
     }
-    this.session = session;
+    this.willTopic = session.willTopic;
+    this.willPayload = session.willPayload;
     this.link.connect(session, events);
   }
 
@@ -221,9 +236,12 @@ export class NodePlatform implements Platform, CallbackRunner {
     this.fleet.log(this.nodeId, level, text);
   }
 
-  /** The core's boot and config_change code: the imported module (only NodeMCU loads it from storage). */
+  /**
+   * The core's boot and config_change code: the imported module (only NodeMCU
+   * loads it from storage), handing back each config in one shared V8 shape.
+   */
   loadModule(): CfgModule {
-    return cfg;
+    return fastCfg;
   }
 }
 

@@ -11,16 +11,19 @@
  */
 import { loadFleetKey } from "../common/fleet-key";
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { LogLevel } from "../firmware/core/platform";
-import { defaultConfig, type NodeConfig } from "../firmware/core/config";
+import { CONFIG_FILE, checkValue, defaultConfig, findSpec, type NodeConfig } from "../firmware/core/config";
 import { topicsFor } from "../firmware/core/topics";
 import { type BrokerTarget, loginFor, parseBrokerTarget, probeBroker, secretsOf } from "../broker/target";
 import { CliError } from "../common/errors";
-import { operatorTopics } from "../broker/topics";
+import { DEFAULT_TOPIC_DATA, operatorTopics } from "../broker/topics";
 import { credentialsFileWarning } from "../broker/credentials";
 import { maskSecrets } from "../common/secrets";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../broker/embedded";
+import { describeStore } from "../broker/broker-store";
+import { embeddedBrokerOptions, refuseWithExternalBroker, type EmbeddedBrokerFlags } from "../broker/embedded-flags";
 import { Fleet, type FleetOptions } from "./fleet";
 import type { FleetSnapshot } from "./fleet-counters";
 import { FleetLog } from "./fleet-log";
@@ -36,7 +39,7 @@ import { type FaultPlan, parseFaultPlan } from "./sensor-model";
 import { countOf, formatCount, parseCount, parseRate } from "../common/units";
 import { WorkerFleet } from "./worker-fleet";
 
-export interface RunFlags {
+export interface RunFlags extends EmbeddedBrokerFlags {
   nodes: number;
   shard: string;
   workers: string;
@@ -80,7 +83,26 @@ export interface RunFlags {
   lfs?: boolean;
   /** File holding the fleet key: nodes then apply only signed config changes (or ESPFLEET_FLEET_KEY). */
   fleetKeyFile?: string;
+  /**
+   * Options given on the command line (attribute names, e.g. "interval"):
+   * their settings win over the ones a node stored (issue 12); the others
+   * are defaults, which a stored setting beats.
+   */
+  explicit?: string[];
 }
+
+/** Run-time settings of a node and the option that sets each (a config_change may change them later). */
+const RUNTIME_OPTIONS = [
+  ["interval", "interval_ms"],
+  ["sensitivity", "sensitivity"],
+  ["heartbeat", "heartbeat_ms"],
+  ["sensors", "sensors"],
+  ["buffer", "buffer_capacity"],
+  ["qos", "qos"],
+  ["flushGap", "flush_gap_ms"],
+] as const;
+/** Stored configs read to say which settings were kept or replaced; a bigger fleet is described by its first ones. */
+const STORED_SCAN_LIMIT = 10_000;
 
 /** Which CLI option sets which node setting (for error messages). */
 const OPTION_FOR_KEY: Record<string, string> = {
@@ -138,15 +160,8 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   } catch (error) {
     throw new CliError(`--state-dir ${flags.stateDir}: ${(error as Error).message}; give a folder you can write to`, 2);
   }
-  const initial: Partial<NodeConfig> = {
-    interval_ms: flags.interval,
-    sensitivity: flags.sensitivity,
-    heartbeat_ms: flags.heartbeat,
-    sensors: flags.sensors,
-    buffer_capacity: flags.buffer,
-    qos: flags.qos,
-    flush_gap_ms: flags.flushGap,
-  };
+  // Defaults go in `initial` (a node's stored setting beats them); options given explicitly in `fixed` (they beat it).
+  const initial: Partial<NodeConfig> = {};
   const fixed: Partial<NodeConfig> = {
     topic_prefix: flags.prefix,
     topic_data: flags.topicData,
@@ -154,6 +169,10 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     reconnect_min_ms: flags.reconnectMin,
     reconnect_max_ms: flags.reconnectMax,
   };
+  for (const [option, key] of RUNTIME_OPTIONS) {
+    const into: Record<string, unknown> = flags.explicit?.includes(option) === true ? fixed : initial;
+    into[key] = flags[option];
+  }
   // The key file is the truth for a simulated fleet: it overrides a key stored by an earlier rotation.
   if (flags.fleetKeyFile !== undefined) {
     checkRegularFile("--fleet-key-file", flags.fleetKeyFile);
@@ -167,6 +186,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   let embedded: EmbeddedBroker | undefined = undefined;
   let target: BrokerTarget;
   if (flags.broker !== undefined) {
+    refuseWithExternalBroker(flags);
     target = parseBrokerTarget({ ...flags, broker: flags.broker });
     applyFleetLogins(target, flags, range);
     checkFleetSettings({ broker: target, initial, fixed }, optionFor);
@@ -185,9 +205,13 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     const host = "127.0.0.1";
     // Checked before the broker starts: a refused option must not leave a broker running.
     checkFleetSettings({ broker: { ...EMBEDDED_TARGET, host, port: flags.port }, initial, fixed }, optionFor);
-    embedded = await startEmbeddedBroker({ host, port: flags.port });
+    const sessions = embeddedBrokerOptions(flags, { prefix: flags.prefix, topicData: flags.topicData, port: flags.port });
+    embedded = await startEmbeddedBroker({ host, port: flags.port, ...sessions, log: (line) => out.write(line + "\n") });
     target = { ...EMBEDDED_TARGET, url: embedded.url, host: embedded.host, port: embedded.port };
     out.write(`embedded broker (aedes) listening on ${embedded.url}\n`);
+    if (embedded.store !== undefined) {
+      out.write((embedded.store.note !== undefined ? embedded.store.note + "\n" : "") + describeStore(embedded.store, sessions.queueLimit ?? 0) + "\n");
+    }
     if (range.count > 2000) {
       out.write(`note: ${formatCount(range.count)} nodes share one process with the embedded broker; for more than ~2,000 use mosquitto: --broker mqtt://host:1883\n`);
     }
@@ -225,7 +249,10 @@ async function runFleet(
       `${workers > 1 ? ` in ${workers} worker processes` : ""}, seed ${seed} (--seed ${seed} repeats this run)\n`,
   );
   out.write(readingsLine(flags.prefix, flags.topicData) + "\n");
+  out.write(`see them: ${watchCommandLine(target, flags)} (another terminal); change them: espfleet config --help\n`);
 
+  // Before the nodes start (and rewrite their files): which stored settings they keep, which options replace.
+  const stored = flags.fresh === true ? undefined : storedSettings(node.stateDir, range, initial, fixed);
   const view = new LiveView(out);
   const fleetOptions: Omit<FleetOptions, "log"> = {
     broker: target,
@@ -292,10 +319,8 @@ async function runFleet(
     ]);
     clearInterval(progress);
     view.endProgress(runner.snapshot(), performance.now() - startedAt);
-    if (runner.keptStored > 0) {
-      view.print(
-        `${formatCount(runner.keptStored)} nodes kept settings stored by an earlier config_change (${resolve(flags.stateDir)}); pass --fresh to start from the options`,
-      );
+    for (const line of storedSettingsLines(stored, runner.keptStored, resolve(flags.stateDir))) {
+      view.print(line);
     }
     ticker = setInterval(() => view.update(runner.snapshot()), 1000);
     view.update(runner.snapshot());
@@ -339,6 +364,96 @@ async function runFleet(
     return interruptedBy === "SIGTERM" ? 143 : 130;
   }
   return final.faulted > 0 ? 1 : 0;
+}
+
+interface StoredSettings {
+  /** Stored value kept over the option's default: key -> value text -> nodes. */
+  kept: Map<string, Map<string, number>>;
+  /** Stored value replaced by an option given explicitly: key -> nodes. */
+  replaced: Map<string, number>;
+  /** Node folders read (at most STORED_SCAN_LIMIT). */
+  scanned: number;
+}
+
+/**
+ * What the nodes of `range` stored under `stateDir` against this run's
+ * options: run-time settings they keep (the option was a default) and the
+ * ones an option given explicitly replaces. Reads the first
+ * STORED_SCAN_LIMIT nodes' config.json.
+ */
+function storedSettings(stateDir: string, range: { first: number; count: number }, initial: Partial<NodeConfig>, fixed: Partial<NodeConfig>): StoredSettings {
+  const result: StoredSettings = { kept: new Map(), replaced: new Map(), scanned: Math.min(range.count, STORED_SCAN_LIMIT) };
+  const defaults = initial as Record<string, unknown>;
+  const given = fixed as Record<string, unknown>;
+  for (let i = 0; i < result.scanned; i++) {
+    let config: Record<string, unknown>;
+    try {
+      const value = JSON.parse(readFileSync(join(stateDir, nodeId(range.first + i), CONFIG_FILE), "utf8")) as unknown;
+      if (typeof value !== "object" || value === null) {
+        continue;
+      }
+      config = value as Record<string, unknown>;
+    } catch {
+      continue; // nothing stored (or unreadable: the node starts from the options, as seedConfig does)
+    }
+    for (const [, key] of RUNTIME_OPTIONS) {
+      const value = config[key];
+      const spec = findSpec(key);
+      if (value === undefined || spec === undefined || checkValue(spec, value) !== undefined) {
+        continue;
+      }
+      const text = JSON.stringify(value);
+      if (key in given) {
+        if (text !== JSON.stringify(given[key])) {
+          result.replaced.set(key, (result.replaced.get(key) ?? 0) + 1);
+        }
+      } else if (key in defaults && text !== JSON.stringify(defaults[key])) {
+        const values = result.kept.get(key) ?? new Map<string, number>();
+        values.set(text, (values.get(text) ?? 0) + 1);
+        result.kept.set(key, values);
+      }
+    }
+  }
+  return result;
+}
+
+/** What the summary says about stored settings: which were kept (and how to override them), which options replaced some. */
+export function storedSettingsLines(stored: StoredSettings | undefined, keptNodes: number, stateDir: string): string[] {
+  const lines: string[] = [];
+  const optionOf = (key: string): string => `--${(RUNTIME_OPTIONS.find(([, k]) => k === key)?.[0] ?? key).replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`;
+  const of = stored !== undefined && stored.scanned < keptNodes ? ` (of the first ${formatCount(stored.scanned)})` : "";
+  if (keptNodes > 0) {
+    const kept = [...(stored?.kept ?? new Map<string, Map<string, number>>())].map(([key, values]) =>
+      [...values].map(([value, nodes]) => `${key}=${value} on ${formatCount(nodes)}`).join(", "),
+    );
+    const options = [...(stored?.kept.keys() ?? [])].map(optionOf);
+    lines.push(
+      `${formatCount(keptNodes)} nodes kept their stored settings (from a config_change or an earlier run; ${stateDir})${kept.length > 0 ? `: ${kept.join(", ")}${of}` : ""}; ` +
+        `an option given on the command line wins over them${options.length > 0 ? ` (${options.join(", ")})` : ""}, --fresh forgets them all`,
+    );
+  }
+  for (const [key, nodes] of stored?.replaced ?? []) {
+    lines.push(`${optionOf(key)} given: it replaces the stored ${key} of ${formatCount(nodes)} nodes${of}`);
+  }
+  return lines;
+}
+
+/** The `espfleet watch` line that shows this fleet's readings: the broker, prefix and readings topic it needs. */
+export function watchCommandLine(target: BrokerTarget, flags: { prefix: string; topicData: string }): string {
+  const parts = ["espfleet watch"];
+  if (target.url !== "mqtt://127.0.0.1:1883") {
+    parts.push(`--broker ${target.url}`);
+  }
+  if (flags.prefix !== "") {
+    parts.push(`--prefix ${flags.prefix}`);
+  }
+  if (flags.topicData !== DEFAULT_TOPIC_DATA) {
+    parts.push(`--topic-data '${flags.topicData}'`);
+  }
+  if (target.secure && target.files?.ca !== undefined) {
+    parts.push(`--ca ${target.files.ca}`);
+  }
+  return parts.join(" ");
 }
 
 /** Where the readings go, and what to subscribe to for them (the summary's second line). */

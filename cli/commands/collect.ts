@@ -4,11 +4,12 @@
  * `espfleet --help` does not load PGlite or pg.
  */
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { addBrokerOptions, countArg, durationArg, topicDataOption } from "../options";
+import { addBrokerOptions, addExamples, countArg, durationArg, topicDataOption } from "../options";
 import { parseDuration } from "../../common/units";
 import { DEFAULT_DB_DIR } from "../../ops/collect/db-folder";
+import { DEFAULT_COLLECTOR_CLIENT_ID } from "../../broker/collector-session";
+import { addHomeAssistantOptions } from "./homeassistant-options";
 
-const DEFAULT_CLIENT_ID = "espfleet-collect";
 
 const DB_HELP =
   "where readings are stored: a folder for the embedded PostgreSQL (PGlite; one process at a time, queries go through a running collector), or postgres://user:password@host:5432/database";
@@ -39,7 +40,7 @@ export function registerCollectCommands(program: Command): void {
         "sensor_data, heard on sensor_data and sensor_data/+",
       ),
     )
-    .addOption(new Option("--client-id <id>", "MQTT client id of the collector's persistent session; two collectors need two ids (the broker keeps one session per id)").default(DEFAULT_CLIENT_ID))
+    .addOption(new Option("--client-id <id>", "MQTT client id of the collector's persistent session; two collectors need two ids (the broker keeps one session per id)").default(DEFAULT_COLLECTOR_CLIENT_ID))
     .addOption(new Option("--batch <messages>", "most messages stored in one transaction").argParser(countArg(1, 100_000)).default(1000))
     .addOption(
       new Option("--max-pending <messages>", "messages held uncommitted (database slow or down) before the collector stops reading from the broker, which then queues them").argParser(countArg(1, 10_000_000)).default(100_000),
@@ -50,12 +51,20 @@ export function registerCollectCommands(program: Command): void {
     .addOption(new Option("--wait <duration>", "keep trying to reach the broker this long at start (e.g. while it starts); 0 = fail at once with advice").argParser(durationArg).default(0, "0"))
     .addOption(new Option("--duration <duration>", "stop after this long (default: until Ctrl-C)").argParser(durationArg));
   addBrokerOptions(collect, "broker URL, mqtt://host[:1883] or mqtts://host[:8883] (default: the embedded broker at mqtt://127.0.0.1:1883)");
-  collect.action(async (flags) => {
-    const { collectCommand } = await import("../../ops/collect/collect-command");
-    process.exitCode = await collectCommand(flags as Parameters<typeof collectCommand>[0]);
-  });
+  addHomeAssistantOptions(collect);
+  collect
+    .addHelpText("after", "\nExit status: 0 after --duration, 1 failed (broker or database unreachable, readings left unstored), 2 bad usage, 130 Ctrl-C.")
+    .action(async (flags) => {
+      const { collectCommand } = await import("../../ops/collect/collect-command");
+      process.exitCode = await collectCommand(flags as Parameters<typeof collectCommand>[0]);
+    });
+  addExamples(collect, [
+    ["every reading of the fleet on the embedded broker into .espfleet/db (PGlite)", "espfleet collect"],
+    ["into PostgreSQL, keeping 30 days", "espfleet collect --db postgres://espfleet:secret@db.lan:5432/espfleet --keep 30d"],
+    ["on docs/mosquitto's broker, as the operator", "espfleet collect --broker mqtt://127.0.0.1:1883 --prefix espfleet --username operator --credentials fleet-secrets/credentials"],
+  ]);
 
-  program
+  const query = program
     .command("query")
     .description("read what collect stored: a node's readings over a time range (CSV or JSON lines), --summary per node, or --fleet per-minute averages")
     .addOption(new Option("--db <folder|url>", DB_HELP).env("ESPFLEET_DB").default(DEFAULT_DB_DIR))
@@ -66,8 +75,14 @@ export function registerCollectCommands(program: Command): void {
     .addOption(new Option("--format <format>", "csv or jsonl (readings, --fleet); table, csv or jsonl (--summary) (default: csv; table for --summary)").choices(["csv", "jsonl", "table"]))
     .addOption(new Option("--summary", "per node: readings stored, gaps (readings lost upstream), duplicates, reboots, last seen, state"))
     .addOption(new Option("--fleet", "the fleet's per-minute averages, minima and maxima of each sensor over the range"))
+    .addHelpText("after", "\nExit status: 0 done, 1 failed (database unreachable), 2 bad usage, 130 Ctrl-C.")
     .action(async (flags) => {
       const { queryCommand } = await import("../../ops/collect/query-command");
       process.exitCode = await queryCommand(flags as Parameters<typeof queryCommand>[0]);
     });
+  addExamples(query, [
+    ["node-0003's readings of the last hour, as CSV", "espfleet query --node node-0003"],
+    ["per node: readings, gaps, duplicates, reboots, last seen", "espfleet query --summary --since 24h"],
+    ["the fleet's per-minute averages since 10:00 UTC, as JSON lines", "espfleet query --fleet --from 2026-12-05T10:00:00Z --format jsonl"],
+  ]);
 }

@@ -211,7 +211,8 @@ function fieldSpec(i: number): FieldSpec {
   if (i === 24) {
     return sp(["dht_pin", Kind.Integer, 1, 12], ["", false, 4]);
   }
-  return sp(["", Kind.Flag, 0, 0], ["", false, false]);
+  // No key i: a loop past the last key fails at once.
+  return undefined as unknown as FieldSpec;
 }
 
 /** Every config key, in order (for the host: docs, CLI checks, tests). */
@@ -272,13 +273,16 @@ function checkValue(spec: FieldSpec, value: unknown): string | undefined {
     if (n < min || n > max) {
       return "must be a string of " + min + " to " + max + " bytes (UTF-8)";
     }
-    // A template (w; "" for plain text): no wildcard; with its first {id} made "+" (f), no {id} left and
-    // that "+" a whole level. Only indexOf (no lualib); its positions (UTF-16 units in JS, bytes in Lua)
-    // are never compared across runtimes. Terse: app.lua has a byte budget.
-    const w = kind === Kind.Template ? "/" + value + "/" : "";
+    if (kind === Kind.Text) {
+      return undefined;
+    }
+    // A template (w): no wildcard; with its first {id} made "+" (f), no {id} left and that "+" a whole
+    // level. Only indexOf (no lualib); its positions (UTF-16 units in JS, bytes in Lua) are never
+    // compared across runtimes, only with -1 (not found). Terse: app.lua has a byte budget.
+    const w = "/" + value + "/";
     const f = fillId(w, "+");
     // eslint-disable-next-line no-restricted-syntax -- indexOf on a string is string.find: no lualib (TS-SUBSET.md, Free)
-    if (w.indexOf("+") >= 0 || w.indexOf("#") >= 0 || f.indexOf("{id}") >= 0 || (f !== w && f.indexOf("/+/") < 0)) {
+    if (w.indexOf("+") !== -1 || w.indexOf("#") !== -1 || f.indexOf("{id}") !== -1 || (f !== w && f.indexOf("/+/") === -1)) {
       return "must have no + or #, and {id} once at most, as a whole level: e.g. sensor_data/{id}";
     }
     return undefined;
@@ -307,8 +311,8 @@ function listLength(value: unknown): number {
     keys++;
   }
   const length = (value as unknown[]).length;
-  // An object has no length in JS and length 0 in Lua; a list has one key per entry.
-  return typeof length === "number" && length === keys ? length : -1;
+  // An object has no length in JS (undefined) and length 0 in Lua; a list has one key per entry.
+  return length === keys ? length : -1;
 }
 
 function checkSensors(value: unknown): string | undefined {
@@ -403,8 +407,8 @@ function insertSorted(keys: string[], key: string): void {
     const c = a.charCodeAt(0);
     // eslint-disable-next-line no-restricted-syntax -- as above
     const d = b.charCodeAt(0);
-    // Is keys[i - 1] after key?
-    if (a === "" || (b !== "" && (c >= 0xd800 && c < 0xe000 ? c + 0x10000 : c) < (d >= 0xd800 && d < 0xe000 ? d + 0x10000 : d))) {
+    // Is keys[i - 1] after key? (b "": key is a prefix of it, d is NaN, which is below nothing: yes.)
+    if (a === "" || (c >= 0xd800 && c < 0xe000 ? c + 0x10000 : c) < (d >= 0xd800 && d < 0xe000 ? d + 0x10000 : d)) {
       break;
     }
     keys[i] = keys[i - 1];
@@ -463,9 +467,6 @@ function applyChange(current: NodeConfig, change: Fields, envelope: string[]): C
   for (const key of unknown) {
     errors.push({ key: key, reason: unknownKeyReason() });
   }
-  if (next.reconnect_min_ms > next.reconnect_max_ms) {
-    errors.push({ key: "reconnect_min_ms", reason: "must not exceed reconnect_max_ms" });
-  }
   return { config: errors.length === 0 ? next : undefined, errors: errors };
 }
 
@@ -491,6 +492,11 @@ function loadConfig(stored: unknown): ChangeResult {
         (config as unknown as Fields)[key] = normalise(spec, value);
       }
     }
+  }
+  // Each may be valid alone and the pair not. (Neither is settable over MQTT: checked here only.)
+  if (config.reconnect_min_ms > config.reconnect_max_ms) {
+    errors.push({ key: "reconnect_min_ms", reason: "must not exceed reconnect_max_ms" });
+    config.reconnect_min_ms = fieldSpec(21)[6] as number;
   }
   return { config: config, errors: errors };
 }
@@ -554,15 +560,12 @@ function addressed(target: unknown, id: string): boolean | undefined {
 }
 
 function reject(p: Platform, id: string, req: string | undefined, errors: ConfigError[]): ChangeOutcome {
-  const ack: Record<string, unknown> = { id: id, result: "rejected", errors: errors };
-  if (req !== undefined) {
-    ack.req = req;
-  }
   p.log("warn", "config change rejected: " + errors[0].key + " " + errors[0].reason);
-  return { apply: undefined, ack: p.encodeJson(ack) };
+  // (req undefined: not encoded)
+  return { apply: undefined, ack: p.encodeJson({ id: id, result: "rejected", errors: errors, req: req }) };
 }
 
-/** The byte written as two lowercase hex digits at the start of `s`, or -1. */
+/** The byte written as two lowercase hex digits at the start of `s`, or a number below 0. */
 function hexByte(s: string): number {
   const hex = "0123456789abcdef";
   const a = s.slice(0, 1);
@@ -571,12 +574,13 @@ function hexByte(s: string): number {
   const h = hex.indexOf(a);
   // eslint-disable-next-line no-restricted-syntax -- as above
   const l = hex.indexOf(b);
-  return b === "" || h < 0 || l < 0 ? -1 : h * 16 + l;
+  // (h -1, a bad first digit: -16 + l, below 0 too)
+  return b === "" || l < 0 ? -1 : h * 16 + l;
 }
 
 /** Is `s` lowercase hex, two digits per byte? */
 function isHex(s: string): boolean {
-  while (s !== "" && hexByte(s) >= 0) {
+  while (hexByte(s) >= 0) {
     s = s.slice(2);
   }
   return s === "";
@@ -599,7 +603,7 @@ function decryptKey(p: Platform, current: NodeConfig, fields: Record<string, unk
   if (hex === undefined) {
     return undefined;
   }
-  if (typeof hex !== "string" || key === "") {
+  if (typeof hex !== "string" || key === "" || !isHex(hex)) {
     return "";
   }
   // Keyed, so signed (checkSignature passed): ctr is a whole number. (Never Math.floor of nil: Lua raises.)
@@ -614,11 +618,11 @@ function decryptKey(p: Platform, current: NodeConfig, fields: Record<string, unk
       // Always there: checkSignature needed it (a keyed node without crypto rejects everything).
       stream = p.hmacSha256Hex(key, block) as string;
     }
-    // XOR in arithmetic, bit by bit from the top: Lua 5.1 has no bitwise operators.
+    // XOR in arithmetic, bit by bit from the top: Lua 5.1 has no bitwise operators. (Bytes: isHex above.)
     let c = hexByte(r);
     let k = hexByte(stream);
-    let b = c < 0 ? -1 : 0;
-    for (let m = 128; m >= 1 && c >= 0; m = m / 2) {
+    let b = 0;
+    for (let m = 128; m >= 1; m = m / 2) {
       if (c >= m !== k >= m) {
         b += m;
       }
@@ -743,11 +747,7 @@ function configChange(p: Platform, current: NodeConfig, id: string, payload: str
     return reject(p, id, req as string | undefined, [{ key: "", reason: "could not store the config; the file system may be full" }]);
   }
   p.log("info", "config applied: interval " + next.interval_ms + " ms, sensitivity " + next.sensitivity);
-  const ack: Record<string, unknown> = { id: id, result: "applied", config: runtimeView(next) };
-  if (req !== undefined) {
-    ack.req = req;
-  }
-  return { apply: next, ack: p.encodeJson(ack) };
+  return { apply: next, ack: p.encodeJson({ id: id, result: "applied", config: runtimeView(next), req: req }) };
 }
 
 // Exported here, not at each declaration: TypeScriptToLua then calls these
@@ -766,6 +766,7 @@ export {
   FIELD_COUNT,
   isSensorName,
   byteLength,
+  insertSorted,
   fieldSpec,
   schema,
   defaultConfig,

@@ -43,7 +43,8 @@ export class SensorNode {
   private link = Link.WaitingForWifi;
   /** Bumped per MQTT session so callbacks of a dead session are ignored. */
   private session = 0;
-  private attempt = 0;
+  /** The backoff step of the next retry, in ms; 0 until a retry since the last connection. */
+  private step = 0;
   private boot = 0;
   private seq = 0;
   /** Time since the last published reading, counted in sampling intervals. */
@@ -65,7 +66,7 @@ export class SensorNode {
   constructor(private readonly platform: Platform) {
     const cfg = platform.loadModule("cfg");
     this.config = cfg.defaultConfig();
-    this.topics = cfg.topicsFor(this.config, "");
+    this.topics = cfg.topicsFor(this.config, this.id);
     this.outbox = new Outbox(0);
     this.sampleTimer = platform.createTimer("sample");
     this.retryTimer = platform.createTimer("retry");
@@ -157,7 +158,7 @@ export class SensorNode {
           if (session === this.session) {
             const p = this.platform;
             this.link = Link.Online;
-            this.attempt = 0;
+            this.step = 0;
             p.log("info", "mqtt connected to " + this.config.mqtt_host);
             p.mqttPublish(this.topics.status, this.statusPayload("online"), 1, true, noop);
             p.mqttSubscribe(this.topics.config, 1);
@@ -204,18 +205,14 @@ export class SensorNode {
     this.link = Link.Backoff;
   }
 
-  /** Exponential backoff with equal jitter: half the step fixed, half random. */
+  /**
+   * Exponential backoff with equal jitter: half the step fixed, half random.
+   * The step starts at reconnect_min_ms and doubles per retry up to reconnect_max_ms.
+   */
   private scheduleRetry(): void {
     const c = this.config;
-    let step = c.reconnect_min_ms;
-    for (let i = 0; i < this.attempt && step < c.reconnect_max_ms; i++) {
-      step = step * 2;
-    }
-    if (step >= c.reconnect_max_ms) {
-      step = c.reconnect_max_ms;
-    } else {
-      this.attempt++;
-    }
+    const step = Math.min(this.step > 0 ? this.step : c.reconnect_min_ms, c.reconnect_max_ms);
+    this.step = step * 2;
     const delay = Math.floor(step / 2 + this.platform.random() * (step / 2));
     this.link = Link.Backoff;
     this.retryTimer.start(delay, false, () => {
@@ -239,7 +236,8 @@ export class SensorNode {
     const reading: Record<string, unknown> = {};
     const values: Record<string, number> = {};
     let failed: string[] | undefined = undefined;
-    let changed = last === undefined || this.sinceHeartbeatMs + c.interval_ms >= c.heartbeat_ms;
+    // (The first reading always changes: each sensor has no value before it, or a first failure.)
+    let changed = this.sinceHeartbeatMs + c.interval_ms >= c.heartbeat_ms;
     for (const name of c.sensors) {
       const read: SensorRead = p.readSensor(name);
       if (typeof read === "number") {
@@ -276,10 +274,7 @@ export class SensorNode {
     // Sensors that failed this time keep their last good value for the sensitivity check.
     if (last !== undefined && failed !== undefined) {
       for (const name of failed) {
-        const before = last[name];
-        if (before !== undefined) {
-          values[name] = before;
-        }
+        values[name] = last[name]; // (undefined when it never read: no value)
       }
     }
     this.last = values;
@@ -292,9 +287,7 @@ export class SensorNode {
     if (now > 0) {
       reading.ts = now;
     }
-    if (failed !== undefined) {
-      reading.failed = failed;
-    }
+    reading.failed = failed; // (undefined when every read worked: not encoded)
     const dropped = this.outbox.dropped;
     if (dropped > 0) {
       reading.dropped = dropped;
@@ -373,9 +366,8 @@ export class SensorNode {
         this.sampleTimer.stop();
         this.sampleTimer.start(next.interval_ms, true, () => this.sample());
       }
-      if (next.buffer_capacity !== before.buffer_capacity) {
-        this.outbox.resize(next.buffer_capacity);
-      }
+      // (Unchanged, it keeps every entry: no test needed.)
+      this.outbox.resize(next.buffer_capacity);
     }
     const ack = outcome.ack;
     if (ack !== undefined) {

@@ -8,6 +8,7 @@
  */
 import { DEFAULT_TOPIC_DATA, operatorTopics } from "../../broker/topics";
 import { brokerFromFlags, type LoginFlags } from "../../broker/flags";
+import { collectorTopics } from "../../broker/collector-session";
 import { checkTopicData } from "../../broker/topics";
 import { Collector } from "./collector";
 import { serveQueries, type QueryServer } from "./control-socket";
@@ -15,8 +16,10 @@ import { DEFAULT_DB_DIR } from "./db-folder";
 import { openForCollect } from "./open-store";
 import { startRetention } from "./retention";
 import { startSubscriber, type Subscriber } from "./subscriber";
+import type { HomeAssistantAnnouncer } from "../homeassistant/announcer";
+import { startHomeAssistant, type HomeAssistantFlags } from "../homeassistant/start";
 
-export interface CollectFlags extends LoginFlags {
+export interface CollectFlags extends LoginFlags, HomeAssistantFlags {
   prefix: string;
   topicData?: string;
   db: string;
@@ -42,7 +45,8 @@ export async function collectCommand(flags: CollectFlags): Promise<number> {
   checkTopicData(topicData);
   const target = brokerFromFlags(flags);
   const topics = operatorTopics(flags.prefix, topicData);
-  const filters = [...topics.readings, topics.status, topics.events, topics.acks];
+  // The fleet's topics and the broker's drop count for this session (broker/collector-session.ts).
+  const filters = collectorTopics(flags.prefix, topicData, flags.clientId);
 
   // Installed first: a Ctrl-C during the start (the first open takes seconds) lets the start finish, then stops cleanly.
   let requestStop: (why: "duration" | NodeJS.Signals) => void = () => undefined;
@@ -60,6 +64,7 @@ export async function collectCommand(flags: CollectFlags): Promise<number> {
   let subscriber: Subscriber | undefined = undefined;
   let retention: { stop(): Promise<void> } | undefined = undefined;
   let reporter: NodeJS.Timeout | undefined = undefined;
+  let announcer: HomeAssistantAnnouncer | undefined = undefined;
   try {
     const collector = await Collector.create({
       store: opened.store,
@@ -80,7 +85,10 @@ export async function collectCommand(flags: CollectFlags): Promise<number> {
       filters,
       reconnectMs: RECONNECT_MS,
       waitMs: flags.wait,
-      onMessage: (topic, payload, ack) => collector.receive(topic, payload, ack),
+      onMessage: (topic, payload, ack) => {
+        collector.receive(topic, payload, ack);
+        announcer?.observe(topic, payload);
+      },
       hasRoom: () => collector.hasRoom(),
       whenRoom: () => collector.whenRoom(),
       onConnect: (sessionPresent) => {
@@ -98,6 +106,7 @@ export async function collectCommand(flags: CollectFlags): Promise<number> {
         }
       },
     });
+    announcer = await startHomeAssistant(flags, target, topics, flags.prefix, `${flags.clientId}-homeassistant`, log);
     log(`collecting ${filters.join(", ")} (QoS 1) into ${opened.store.description}; ${collector.tracker.nodes} nodes known (Ctrl-C to stop)`);
     const db = flags.db === DEFAULT_DB_DIR ? "" : ` --db ${quoteArg(opened.store.description.startsWith("PGlite") ? flags.db : opened.store.description)}`;
     log(`query it: npx espfleet query --summary${db}   or   npx espfleet query --node <id> --since 10m${db}`);
@@ -126,6 +135,7 @@ export async function collectCommand(flags: CollectFlags): Promise<number> {
     clearInterval(reporter);
     await retention?.stop();
     await subscriber?.close();
+    await announcer?.close();
     await server?.close();
     await opened.close();
   }

@@ -17,6 +17,8 @@ export interface Totals {
   forged: number;
   transactions: number;
   failedCommits: number;
+  /** Messages the broker dropped for this session (its queue was full), learned during this run. */
+  brokerDropped: number;
 }
 
 export class CollectStats {
@@ -32,6 +34,7 @@ export class CollectStats {
     forged: 0,
     transactions: 0,
     failedCommits: 0,
+    brokerDropped: 0,
   };
   private readonly startedAt: number;
   private windowStart: number;
@@ -67,7 +70,8 @@ export class CollectStats {
     const t = this.totals;
     const text =
       `${clock()} stored ${formatCount(rate)} readings/s (${formatCount(this.windowStored)} in ${seconds.toFixed(0)} s, ${formatCount(this.windowTransactions)} transactions), ${lag}, ` +
-      `waiting ${formatCount(waiting)} | total ${formatCount(t.stored)} stored, ${formatCount(t.duplicates)} duplicates, ${formatCount(t.gaps)} gaps, ${formatCount(t.reboots)} reboots, ${formatCount(nodes)} nodes`;
+      `waiting ${formatCount(waiting)} | total ${formatCount(t.stored)} stored, ${formatCount(t.duplicates)} duplicates, ${formatCount(t.gaps)} gaps, ${formatCount(t.reboots)} reboots, ${formatCount(nodes)} nodes` +
+      brokerDroppedText(t);
     this.windowStart = now;
     this.windowStored = 0;
     this.windowTransactions = 0;
@@ -87,9 +91,15 @@ export class CollectStats {
     return (
       `collected for ${formatDuration(Math.round(elapsed / 1000) * 1000)}: ${formatCount(t.stored)} readings stored (${formatCount(rate)}/s) from ${formatCount(nodes)} nodes in ${formatCount(t.transactions)} transactions, ` +
       `${formatCount(t.duplicates)} duplicates (stored once), ${formatCount(t.gaps)} gaps (readings lost upstream), ${formatCount(t.reboots)} reboots, ` +
-      `${formatCount(t.statuses)} statuses, ${formatCount(t.messages)} events and acks, ${formatCount(t.malformed)} malformed, ${formatCount(t.forged)} forged (ignored)${waitingText}`
+      `${formatCount(t.statuses)} statuses, ${formatCount(t.messages)} events and acks, ${formatCount(t.malformed)} malformed, ${formatCount(t.forged)} forged (ignored)` +
+      `${brokerDroppedText(t)}${waitingText}`
     );
   }
+}
+
+/** ", N dropped by the broker (queue full)" when it dropped any for this session. */
+function brokerDroppedText(t: Totals): string {
+  return t.brokerDropped > 0 ? `, ${formatCount(t.brokerDropped)} dropped by the broker (its queue for this session was full)` : "";
 }
 
 function clock(): string {

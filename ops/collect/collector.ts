@@ -9,13 +9,16 @@ import { Batcher, type Queued } from "./batcher";
 import { CollectStats } from "./collect-stats";
 import { DedupeTracker } from "./dedupe";
 import { decodeMessage } from "./messages";
-import { emptyBatch, type Batch, type MessageRecord, type ReadingRecord, type StatusRecord, type Store } from "./store";
+import type { DropCount } from "../../broker/dropped";
+import { formatCount } from "../../common/units";
+import { emptyBatch, type Batch, type BrokerDropsRecord, type MessageRecord, type ReadingRecord, type StatusRecord, type Store } from "./store";
 
 type Item =
   | { kind: "reading"; reading: ReadingRecord }
   | { kind: "duplicate"; node: string }
   | { kind: "status"; status: StatusRecord }
   | { kind: "message"; message: MessageRecord }
+  | { kind: "drops"; drops: BrokerDropsRecord }
   /** Nothing to store (malformed, forged, other topics), but acknowledged in its turn. */
   | { kind: "none" };
 
@@ -41,12 +44,16 @@ export class Collector {
   readonly tracker: DedupeTracker;
   private readonly batcher: Batcher<Item>;
   private reported = { malformed: 0, forged: 0 };
+  /** What the broker dropped for each client id, as last stored: a new count is compared with it. */
+  private readonly drops: Map<string, BrokerDropsRecord>;
 
   private constructor(
     private readonly options: CollectorOptions,
     tracker: DedupeTracker,
+    drops: BrokerDropsRecord[],
   ) {
     this.tracker = tracker;
+    this.drops = new Map(drops.map((d) => [d.client, d]));
     this.batcher = new Batcher<Item>({
       commit: (items) => this.commit(items),
       maxBatch: options.maxBatch,
@@ -68,7 +75,7 @@ export class Collector {
 
   /** Load where each node stood (the dedupe's memory) from the store. */
   static async create(options: CollectorOptions): Promise<Collector> {
-    return new Collector(options, new DedupeTracker(await options.store.positions()));
+    return new Collector(options, new DedupeTracker(await options.store.positions()), await options.store.brokerDrops());
   }
 
   get waiting(): number {
@@ -104,6 +111,9 @@ export class Collector {
         break;
       case "message":
         item = { kind: "message", message: decoded.message };
+        break;
+      case "drops":
+        item = this.dropsItem(decoded.count, receivedMs);
         break;
       case "malformed":
         this.stats.totals.malformed++;
@@ -142,11 +152,20 @@ export class Collector {
         case "message":
           batch.messages.push(item.message);
           break;
+        case "drops":
+          batch.drops.push(item.drops);
+          break;
         default:
           break;
       }
     }
-    if (batch.readings.length === 0 && batch.statuses.length === 0 && batch.messages.length === 0 && Object.keys(batch.duplicates).length === 0) {
+    if (
+      batch.readings.length === 0 &&
+      batch.statuses.length === 0 &&
+      batch.messages.length === 0 &&
+      batch.drops.length === 0 &&
+      Object.keys(batch.duplicates).length === 0
+    ) {
       return;
     }
     const result = await this.options.store.write(batch);
@@ -172,6 +191,37 @@ export class Collector {
       items.map((q) => committedAt - q.receivedAt),
     );
     this.lastStored = 0;
+  }
+
+  /**
+   * The broker's drop count for this session (a retained message, received
+   * at every connect): the messages dropped since the count last stored are
+   * new; a count below it means the broker's folder was wiped and counts
+   * from 0 again.
+   */
+  private dropsItem(count: DropCount, receivedMs: number): Item {
+    const before = this.drops.get(count.client);
+    const fresh = before === undefined || count.dropped < before.brokerCount ? count.dropped : count.dropped - before.brokerCount;
+    if (before !== undefined && fresh === 0) {
+      return { kind: "none" };
+    }
+    const drops: BrokerDropsRecord = {
+      client: count.client,
+      dropped: (before?.dropped ?? 0) + fresh,
+      brokerCount: count.dropped,
+      queueLimit: count.queueLimit,
+      lastDropMs: count.lastDropMs,
+      seenMs: receivedMs,
+    };
+    this.drops.set(count.client, drops);
+    if (fresh > 0) {
+      this.stats.totals.brokerDropped += fresh;
+      this.options.log(
+        `the broker dropped ${formatCount(fresh)} messages for this session (${count.client}) while the collector was away: its queue holds at most ` +
+          `${formatCount(count.queueLimit)} (embedded broker: espfleet run --broker-queue); the readings among them are lost, counted as gaps of their nodes`,
+      );
+    }
+    return { kind: "drops", drops };
   }
 
   private report(kind: "malformed" | "forged", text: string): void {

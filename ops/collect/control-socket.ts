@@ -8,13 +8,17 @@
  *   GET /summary                          -> NodeSummary[]
  *   GET /readings?q=<ReadingsQuery JSON>  -> StoredReading[]
  *   GET /minutes?from=<ms>&to=<ms>        -> FleetMinute[]
+ *   GET /history?q=<HistoryQuery JSON>    -> NodeHistory (the console's charts)
+ *   GET /messages?q=<MessagesQuery JSON>  -> StoredMessage[]
+ *   GET /configs                          -> NodeConfigAck[]
+ *   GET /drops                            -> BrokerDropsRecord[]
  */
 import { chmodSync, rmSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
-import type { ReadingsQuery, Store } from "./store";
+import type { HistoryQuery, MessagesQuery, ReadingsQuery, Store } from "./store";
 
-/** What queries need from a store: met by a Store and by a running collector. */
-export type QuerySource = Pick<Store, "readings" | "summary" | "fleetMinutes">;
+/** What queries (and the console) need from a store: met by a Store and by a running collector. */
+export type QuerySource = Pick<Store, "readings" | "summary" | "fleetMinutes" | "nodeHistory" | "nodeMessages" | "lastConfigs" | "brokerDrops">;
 
 export interface QueryServer {
   close(): Promise<void>;
@@ -32,6 +36,14 @@ export async function serveQueries(store: QuerySource, socketPath: string): Prom
           return store.readings(JSON.parse(url.searchParams.get("q") ?? "{}") as ReadingsQuery);
         case "/minutes":
           return store.fleetMinutes(Number(url.searchParams.get("from")), Number(url.searchParams.get("to")));
+        case "/history":
+          return store.nodeHistory(JSON.parse(url.searchParams.get("q") ?? "{}") as HistoryQuery);
+        case "/messages":
+          return store.nodeMessages(JSON.parse(url.searchParams.get("q") ?? "{}") as MessagesQuery);
+        case "/configs":
+          return store.lastConfigs();
+        case "/drops":
+          return store.brokerDrops();
         default:
           throw Object.assign(new Error(`unknown request ${url.pathname}`), { status: 404 });
       }
@@ -91,5 +103,9 @@ export function collectorSource(socketPath: string): QuerySource {
     summary: () => get(socketPath, "/summary"),
     readings: (query) => get(socketPath, `/readings?q=${encodeURIComponent(JSON.stringify(query))}`),
     fleetMinutes: (fromMs, toMs) => get(socketPath, `/minutes?from=${fromMs}&to=${toMs}`),
+    nodeHistory: (query) => get(socketPath, `/history?q=${encodeURIComponent(JSON.stringify(query))}`),
+    nodeMessages: (query) => get(socketPath, `/messages?q=${encodeURIComponent(JSON.stringify(query))}`),
+    lastConfigs: () => get(socketPath, "/configs"),
+    brokerDrops: () => get(socketPath, "/drops"),
   };
 }

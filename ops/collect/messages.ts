@@ -5,6 +5,7 @@
  * `P/event/<id>`, config acknowledgements on `P/config_ack/<id>`. Pure: no
  * I/O, so every rule is unit-tested.
  */
+import { decodeDropCount, type DropCount } from "../../broker/dropped";
 import { readingTopic, topicMatches, type OperatorTopics } from "../../broker/topics";
 import { SENSORS, type Sensor } from "./schema";
 import type { MessageRecord, ReadingRecord, StatusRecord } from "./store";
@@ -16,6 +17,8 @@ export type Decoded =
   | { type: "reading"; reading: IncomingReading }
   | { type: "status"; status: StatusRecord }
   | { type: "message"; message: MessageRecord }
+  /** The embedded broker's count of messages it dropped for this session (broker/dropped.ts). */
+  | { type: "drops"; count: DropCount }
   /** On a per-node topic, a payload naming another node (README: drop it). */
   | { type: "forged"; topicId: string; claimed: string }
   | { type: "malformed"; topic: string; reason: string }
@@ -82,6 +85,11 @@ export function decodeReading(body: Record<string, unknown>, receivedMs: number)
 
 /** Decode one message heard on the operator's topics. */
 export function decodeMessage(topics: OperatorTopics, topic: string, payload: Buffer, receivedMs: number): Decoded {
+  if (topic.startsWith("$")) {
+    // The broker's own topics: only the drop count is subscribed to (broker/collector-session.ts).
+    const count = decodeDropCount(topic, payload);
+    return count !== undefined ? { type: "drops", count } : { type: "malformed", topic, reason: "not a drop count of the broker" };
+  }
   const onReadings = readingTopic(topics, topic);
   if (onReadings !== undefined) {
     const body = parseObject(payload);

@@ -9,7 +9,7 @@ import type { QuerySource } from "./control-socket";
 import { dbFolder } from "./db-folder";
 import { isPostgresUrl, openForQuery } from "./open-store";
 import { pgliteFolderExists } from "./pglite-store";
-import { formatReadings, formatSummary, readingsHeader, type Format } from "./query-format";
+import { formatDrops, formatReadings, formatSummary, readingsHeader, type Format } from "./query-format";
 import { SENSORS } from "./schema";
 import { timeRange } from "./time-range";
 
@@ -43,7 +43,16 @@ export async function queryCommand(flags: QueryFlags, out: NodeJS.WritableStream
   try {
     if (flags.summary === true) {
       const rows = await ask(opened.via, () => opened.source.summary());
-      out.write(formatSummary(rows, flags.format ?? "table"));
+      const format = flags.format ?? "table";
+      out.write(formatSummary(rows, format));
+      // Below the table; beside CSV or JSON lines on stderr, so their output stays one kind of row.
+      for (const line of formatDrops(await ask(opened.via, () => opened.source.brokerDrops()))) {
+        if (format === "table") {
+          out.write(line + "\n");
+        } else {
+          note(line);
+        }
+      }
       return 0;
     }
     const { fromMs, toMs } = range as { fromMs: number; toMs: number };

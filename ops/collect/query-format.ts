@@ -3,7 +3,8 @@
  * reading; empty = no value) or JSON lines; the summary as a table for
  * people, or CSV / JSON lines. Times are ISO 8601 in UTC.
  */
-import type { NodeSummary, StoredReading } from "./store";
+import { formatCount } from "../../common/units";
+import type { BrokerDropsRecord, NodeSummary, StoredReading } from "./store";
 
 export type Format = "csv" | "jsonl" | "table";
 
@@ -92,4 +93,15 @@ export function formatSummary(rows: NodeSummary[], format: Format, nowMs = Date.
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 || i >= 7 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ").trimEnd() + "\n";
   return line(header) + body.map(line).join("");
+}
+
+/** Under the summary: what brokers dropped for collectors' sessions (their queues were full), one line per client id that lost any. */
+export function formatDrops(drops: BrokerDropsRecord[], nowMs = Date.now()): string[] {
+  return drops
+    .filter((d) => d.dropped > 0)
+    .map(
+      (d) =>
+        `the broker dropped ${formatCount(d.dropped)} messages for the session ${d.client} (its queue was full at ${formatCount(d.queueLimit)} messages; ` +
+        `the last ${ago(d.lastDropMs, nowMs)}): the readings among them are lost and counted in gaps`,
+    );
 }

@@ -16,15 +16,24 @@
  * - `fleet_minutes`: per-minute sums, counts, minima and maxima of each sensor
  *   over the whole fleet, updated with each batch: the fleet's per-minute
  *   averages without scanning readings.
+ * - `node_minutes`: the same per-minute sums for each node, updated with each
+ *   batch: a node's chart over days (the console) reads at most 1,440 rows a
+ *   day instead of 86,400 readings at 1 Hz; 30 days of one node at 1 Hz
+ *   take ~10 s to aggregate from `readings` in PGlite, ~0.2 s from here.
  * - `messages`: node events (`event/<id>`) and config acknowledgements
  *   (`config_ack/<id>`) as received.
+ * - `broker_drops`: per collector client id, how many messages the broker
+ *   dropped for its session because the offline queue was full (the
+ *   embedded broker's `$SYS/espfleet/dropped/<id>`). Added after version 1
+ *   with IF NOT EXISTS, so a database of version 1 gains it at the next open.
  */
 
 /** The sensors that have a column of their own; any other numeric field goes to `extra`. */
 export const SENSORS = ["temperature", "humidity", "adc", "vdd"] as const;
 export type Sensor = (typeof SENSORS)[number];
 
-export const SCHEMA_VERSION = 1;
+/** 2: node_minutes (a database of version 1 gets it filled from its readings when first opened; sql-store.ts). */
+export const SCHEMA_VERSION = 2;
 
 const minuteColumns = SENSORS.map(
   (s) => `  ${s}_n integer NOT NULL DEFAULT 0,\n  ${s}_sum double precision NOT NULL DEFAULT 0,\n  ${s}_min double precision,\n  ${s}_max double precision,`,
@@ -75,6 +84,14 @@ CREATE TABLE IF NOT EXISTS fleet_minutes (
 ${minuteColumns.replace(/,$/, "")}
 );
 
+CREATE TABLE IF NOT EXISTS node_minutes (
+  node integer NOT NULL REFERENCES nodes (id),
+  minute timestamptz NOT NULL,
+  readings integer NOT NULL DEFAULT 0,
+${minuteColumns}
+  PRIMARY KEY (node, minute)
+);
+
 CREATE TABLE IF NOT EXISTS messages (
   node integer NOT NULL REFERENCES nodes (id),
   time timestamptz NOT NULL,
@@ -84,4 +101,13 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_node_time ON messages (node, time);
 CREATE INDEX IF NOT EXISTS messages_time ON messages USING brin (time);
+
+CREATE TABLE IF NOT EXISTS broker_drops (
+  client text PRIMARY KEY,
+  dropped bigint NOT NULL,
+  broker_count bigint NOT NULL,
+  queue_limit bigint NOT NULL,
+  last_drop timestamptz NOT NULL,
+  seen timestamptz NOT NULL
+);
 `;

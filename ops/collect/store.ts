@@ -47,6 +47,25 @@ export interface MessageRecord {
   timeMs: number;
 }
 
+/**
+ * What the broker dropped for a collector's session (its offline queue was
+ * full): the embedded broker's retained `$SYS/espfleet/dropped/<client id>`
+ * (broker/dropped.ts), one row per client id, the last one wins.
+ */
+export interface BrokerDropsRecord {
+  /** The collector's client id. */
+  client: string;
+  /** Messages the broker dropped for it, in all, as far as collectors have learned (summed across broker resets). */
+  dropped: number;
+  /** The broker's own count the last time (it only grows, until the broker's folder is wiped). */
+  brokerCount: number;
+  /** The broker's queue limit, messages. */
+  queueLimit: number;
+  lastDropMs: number;
+  /** When the collector received the count. */
+  seenMs: number;
+}
+
 /** What one transaction writes. */
 export interface Batch {
   readings: ReadingRecord[];
@@ -54,6 +73,8 @@ export interface Batch {
   duplicates: Record<string, number>;
   statuses: StatusRecord[];
   messages: MessageRecord[];
+  /** The broker's drop counts received (usually none). */
+  drops: BrokerDropsRecord[];
 }
 
 export interface WriteResult {
@@ -121,6 +142,60 @@ export interface FleetMinute {
   max: Record<Sensor, number | null>;
 }
 
+/** One node's readings over [fromMs, toMs), in about `points` time buckets (the console's charts). */
+export interface HistoryQuery {
+  node: string;
+  fromMs: number;
+  toMs: number;
+  /** How many buckets the range is cut into, at most (a chart's width in pixels, say). */
+  points: number;
+}
+
+/**
+ * A node's history as column arrays, one entry per bucket that holds
+ * readings: bucket `i` covers [t[i], t[i] + bucketMs) and holds n[i]
+ * readings; per sensor their average, minimum and maximum (null: none of
+ * them had that sensor). Buckets start at multiples of bucketMs since 1970,
+ * so two queries over overlapping ranges cut time the same way.
+ */
+export interface NodeHistory {
+  node: string;
+  fromMs: number;
+  toMs: number;
+  bucketMs: number;
+  /** "readings": aggregated from the readings; "minutes": from node_minutes (buckets of whole minutes, long ranges). */
+  source: "readings" | "minutes";
+  t: number[];
+  n: number[];
+  avg: Record<Sensor, (number | null)[]>;
+  min: Record<Sensor, (number | null)[]>;
+  max: Record<Sensor, (number | null)[]>;
+}
+
+/** Events and acks of one node in [fromMs, toMs): the last `limit` of them, in time order. */
+export interface MessagesQuery {
+  node: string;
+  fromMs: number;
+  toMs: number;
+  limit: number;
+}
+
+/** A stored event or ack, as queries return it. */
+export interface StoredMessage {
+  node: string;
+  timeMs: number;
+  kind: "event" | "ack";
+  code: string | null;
+  body: Record<string, unknown>;
+}
+
+/** The config a node reported in its last `applied` ack. */
+export interface NodeConfigAck {
+  node: string;
+  timeMs: number;
+  config: Record<string, unknown>;
+}
+
 export interface PruneResult {
   readings: number;
   minutes: number;
@@ -135,12 +210,19 @@ export interface Store {
   write(batch: Batch): Promise<WriteResult>;
   readings(query: ReadingsQuery): Promise<StoredReading[]>;
   summary(): Promise<NodeSummary[]>;
+  /** What brokers dropped for collectors' sessions, per client id. */
+  brokerDrops(): Promise<BrokerDropsRecord[]>;
   fleetMinutes(fromMs: number, toMs: number): Promise<FleetMinute[]>;
+  /** One node's readings, downsampled in the database (never more than `points` rows cross it). */
+  nodeHistory(query: HistoryQuery): Promise<NodeHistory>;
+  nodeMessages(query: MessagesQuery): Promise<StoredMessage[]>;
+  /** Every node's last applied config (from its last `applied` ack), by name. */
+  lastConfigs(): Promise<NodeConfigAck[]>;
   /** Delete readings, minutes and messages older than `beforeMs`. */
   prune(beforeMs: number): Promise<PruneResult>;
   close(): Promise<void>;
 }
 
 export function emptyBatch(): Batch {
-  return { readings: [], duplicates: {}, statuses: [], messages: [] };
+  return { readings: [], duplicates: {}, statuses: [], messages: [], drops: [] };
 }

@@ -6,10 +6,12 @@
  * Driven by the parent over IPC: it connects, reports, measures a window
  * when asked, and stops when told.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { getHeapSpaceStatistics } from "node:v8";
+import { type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import mqtt, { type MqttClient } from "mqtt";
 import { Fleet } from "../../simulator/fleet";
 import { nodeId } from "../../simulator/node-ids";
@@ -27,7 +29,10 @@ function rssAfterGc(): number {
     const spaces = getHeapSpaceStatistics()
       .map((x) => `${x.space_name.replace("_space", "")} ${(x.space_used_size / 1e6).toFixed(1)}/${(x.space_size / 1e6).toFixed(1)} MB`)
       .join(", ");
-    process.stderr.write(`[${settings.mode}] rss ${(memory.rss / 1e6).toFixed(1)} MB, heap used ${(memory.heapUsed / 1e6).toFixed(1)} MB; ${spaces}\n`);
+    process.stderr.write(
+      `[${settings.mode}] rss ${(memory.rss / 1e6).toFixed(1)} MB, heap used ${(memory.heapUsed / 1e6).toFixed(1)} MB, external ${(memory.external / 1e6).toFixed(1)} MB, ` +
+        `array buffers ${(memory.arrayBuffers / 1e6).toFixed(1)} MB; ${spaces}${side !== undefined ? "; " + side.describe() : ""}\n`,
+    );
   }
   return memory.rss;
 }
@@ -38,6 +43,8 @@ interface Side {
   connected(): number;
   /** Node files still to be written (the simulator's start-up writes). */
   pendingWrites(): number;
+  /** BENCH_DEBUG: what the side holds (readings buffered by the nodes, connect failures). */
+  describe(): string;
   stop(): Promise<void>;
 }
 
@@ -111,6 +118,7 @@ function startBaseline(): Side {
     acked: () => acked,
     connected: () => connected,
     pendingWrites: () => 0,
+    describe: () => `${connected} connected`,
     async stop() {
       clearInterval(pace);
       timers.forEach(clearInterval);
@@ -144,6 +152,10 @@ function startSimulator(): Side {
     acked: () => fleet.counters.acked,
     connected: () => fleet.counters.connected,
     pendingWrites: () => fleet.storage.pendingWrites(),
+    describe() {
+      const s = fleet.snapshot();
+      return `${s.connected} connected, ${s.buffered} readings buffered, ${s.dropped} dropped, ${s.connectFailures} connect failures, ${s.disconnects} disconnects`;
+    },
     async stop() {
       await fleet.stop();
       rmSync(stateDir, { recursive: true, force: true });
@@ -151,13 +163,48 @@ function startSimulator(): Side {
   };
 }
 
+/**
+ * BENCH_PROF=1: CPU profiles of this process in ./build/bench-profiles: of
+ * starting and connecting every node, of the measuring window (readings
+ * only), and from its end to the stop (the config fan-out rounds).
+ */
+const PROFILES = process.env.BENCH_PROF !== undefined ? join("build", "bench-profiles") : undefined;
+const profiler = PROFILES !== undefined ? new Session() : undefined;
+profiler?.connect();
+profiler?.post("Profiler.enable");
+// Every 100 µs (the default is 1 ms): enough samples of a mostly idle window.
+profiler?.post("Profiler.setSamplingInterval", { interval: 100 });
+
+function startProfile(): void {
+  profiler?.post("Profiler.start");
+}
+
+/** Write what was sampled since startProfile() as `<mode>-<nodes>-<phase>.cpuprofile`. */
+function saveProfile(phase: string, then: () => void): void {
+  if (profiler === undefined || PROFILES === undefined) {
+    then();
+    return;
+  }
+  profiler.post("Profiler.stop", (error, result) => {
+    if (error === null) {
+      mkdirSync(PROFILES, { recursive: true });
+      writeFileSync(join(PROFILES, `${settings.mode}-${settings.nodes}-${phase}.cpuprofile`), JSON.stringify(result.profile));
+    }
+    then();
+  });
+}
+
+let side: Side | undefined = undefined;
 const rssBefore = rssAfterGc();
+startProfile();
 const startedAt = performance.now();
-const side = settings.mode === "baseline" ? startBaseline() : startSimulator();
+const running = settings.mode === "baseline" ? startBaseline() : startSimulator();
+side = running;
 const waitConnected = setInterval(() => {
-  if (side.connected() >= settings.nodes) {
+  if (running.connected() >= settings.nodes) {
     clearInterval(waitConnected);
-    send({ type: "connected", connectMs: performance.now() - startedAt });
+    const connectMs = performance.now() - startedAt;
+    saveProfile("connect", () => send({ type: "connected", connectMs }));
   }
 }, 20);
 
@@ -170,29 +217,63 @@ process.on("message", (message: ToBenchChild) => {
     // or after 30 s of waiting for them.
     const askedAt = performance.now();
     const waitIdle = setInterval(() => {
-      if (side.pendingWrites() > 0 && performance.now() - askedAt < 30_000) {
+      if (running.pendingWrites() > 0 && performance.now() - askedAt < 30_000) {
         return;
       }
       clearInterval(waitIdle);
       measure(message.ms);
     }, 50);
   } else if (message.type === "stop") {
-    void side.stop().then(() => {
+    saveProfile("fanout", () => undefined);
+    void running.stop().then(() => {
       send({ type: "stopped" });
       process.exit(0);
     });
   }
 });
 
+/** BENCH_DEBUG: garbage-collection pauses of the main thread during the window, by kind (ms). */
+function observeGc(): () => string {
+  const pauses = new Map<string, { n: number; ms: number }>();
+  const kinds: Record<number, string> = { 1: "scavenge", 2: "mark-compact", 4: "incremental", 8: "weak", 16: "minor-mc" };
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = kinds[(entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0] ?? "other";
+      const p = pauses.get(kind) ?? { n: 0, ms: 0 };
+      p.n++;
+      p.ms += entry.duration;
+      pauses.set(kind, p);
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return () => {
+    observer.disconnect();
+    return [...pauses.entries()].map(([kind, p]) => `${kind} ${p.n}× ${p.ms.toFixed(0)} ms`).join(", ");
+  };
+}
+
 function measure(ms: number): void {
+  startProfile();
+  const gcPauses = process.env.BENCH_DEBUG !== undefined ? observeGc() : undefined;
   const cpu0 = process.cpuUsage();
-  const acked0 = side.acked();
+  const acked0 = running.acked();
   const t0 = performance.now();
   setTimeout(() => {
     const cpu = process.cpuUsage(cpu0);
-    const msgs = side.acked() - acked0;
+    const msgs = running.acked() - acked0;
     const seconds = (performance.now() - t0) / 1000;
-    const rss = rssAfterGc();
-    send({ type: "window", msgs, seconds, cpuUs: cpu.user + cpu.system, rssBefore, rss, connected: side.connected() });
+    if (gcPauses !== undefined) {
+      process.stderr.write(`[${settings.mode}] window: ${msgs} readings acked, GC pauses: ${gcPauses()}\n`);
+    }
+    saveProfile("window", () => {
+      const rss = rssAfterGc();
+      if (process.env.BENCH_HEAP !== undefined) {
+        // BENCH_HEAP=1: a heap snapshot of each measured process after its window, in ./build/bench-profiles (small N only).
+        mkdirSync(join("build", "bench-profiles"), { recursive: true });
+        writeHeapSnapshot(join("build", "bench-profiles", `${settings.mode}-${settings.nodes}.heapsnapshot`));
+      }
+      send({ type: "window", msgs, seconds, cpuUs: cpu.user + cpu.system, rssBefore, rss, connected: running.connected() });
+      startProfile();
+    });
   }, ms);
 }

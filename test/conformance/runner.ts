@@ -12,12 +12,17 @@ export interface Step {
   do: string;
   /** advance: virtual milliseconds. */
   ms?: number;
-  /** deliver: topic (default "config_change"); payload as text, or `json` to encode. */
+  /** deliver: topic (default "config_change"); payload as text, or `json` to encode; `force`: even unsubscribed. */
   topic?: string;
   payload?: string;
   json?: object;
+  force?: boolean;
+  /** late: which callback comes late (ScenarioPlatform.late): offline, message (topic, payload), ack, timer (name). */
+  event?: string;
   /** broker / acks / fs_full: on or off. */
   on?: boolean;
+  /** drop: the session is gone without an "offline" yet (NodeMCU: a publish raises "not connected" first). */
+  silent?: boolean;
   /** sensor: name and the reads to return from now on (number, or text for a failure). */
   name?: string;
   reads?: SensorRead[];
@@ -26,8 +31,8 @@ export interface Step {
 
 export interface Scenario {
   name: string;
-  /** Files on the node before boot, e.g. config.json as an object. */
-  files?: Record<string, object>;
+  /** Files on the node before boot, e.g. config.json as an object; a string is the file's text as it is. */
+  files?: Record<string, object | string>;
   sensors?: Record<string, SensorRead[]>;
   unixTime?: number;
   steps: Step[];
@@ -37,7 +42,8 @@ export function runScenario(scenario: Scenario, json: HostCodec): TraceEntry[] {
   const platform = new ScenarioPlatform(json);
   if (scenario.files !== undefined) {
     for (const name in scenario.files) {
-      platform.files[name] = json.encode(scenario.files[name]);
+      const contents = scenario.files[name];
+      platform.files[name] = typeof contents === "string" ? contents : json.encode(contents);
     }
   }
   if (scenario.sensors !== undefined) {
@@ -66,14 +72,19 @@ function runStep(platform: ScenarioPlatform, node: SensorNode, step: Step, json:
   } else if (action === "broker") {
     platform.brokerUp = step.on === true;
   } else if (action === "drop") {
-    platform.dropConnection();
+    platform.dropConnection(step.silent === true);
+  } else if (action === "file") {
+    // A stored file as the next boot finds it: `payload` is its text.
+    platform.files[step.name ?? ""] = step.payload ?? "";
   } else if (action === "acks") {
     platform.brokerAcks = step.on === true;
   } else if (action === "fs_full") {
     platform.fileSystemFull = step.on === true;
   } else if (action === "deliver") {
     const payload = step.json !== undefined ? json.encode(step.json) : (step.payload ?? "");
-    platform.deliver(step.topic ?? "config_change", payload);
+    platform.deliver(step.topic ?? "config_change", payload, step.force === true);
+  } else if (action === "late") {
+    platform.late(step.event ?? "", step.name ?? "", step.topic ?? "config_change", step.payload ?? "");
   } else if (action === "sensor") {
     platform.sensorScript[step.name ?? ""] = step.reads ?? [];
   } else if (action === "stop") {

@@ -40,11 +40,14 @@ export const BROKER_DELAY_MS = 10;
 
 class ScenarioTimer implements Timer {
   agendum: Agendum | undefined = undefined;
+  /** The callback of the last start, kept after a stop (see ScenarioPlatform.late). */
+  fn: ((this: void) => void) | undefined = undefined;
   constructor(private readonly owner: ScenarioPlatform, readonly name: string) {}
   start(ms: number, repeat: boolean, fn: (this: void) => void): void {
     if (this.agendum !== undefined) {
       this.agendum.live = false;
     }
+    this.fn = fn;
     this.owner.record({ t: this.owner.now, ev: "timer", name: this.name, ms: ms, repeat: repeat });
     this.agendum = this.owner.schedule(ms, repeat ? ms : 0, fn);
   }
@@ -73,13 +76,20 @@ export class ScenarioPlatform implements Platform {
   unixTime = 0;
   /** Scripted sensor reads, consumed in order; the last one repeats. */
   sensorScript: Record<string, SensorRead[]> = {};
+  /** Every log line, "level: text" (not in the trace: log text is for people, but a unit test may read it). */
+  logs: string[] = [];
   private sensorIndex: Record<string, number> = {};
   private agenda: Agendum[] = [];
   private order = 0;
   private connected = false;
   private events: MqttEvents | undefined = undefined;
+  /** The events of the session before the current one, for late callbacks. */
+  private previous: MqttEvents | undefined = undefined;
   private subscriptions: string[] = [];
   private pendingAcks: Agendum[] = [];
+  /** Acknowledgements of publishes on sessions that ended before they came. */
+  private lostAcks: Agendum[] = [];
+  private timers: Record<string, ScenarioTimer> = {};
   private wifiUp: ((this: void) => void) | undefined = undefined;
   private wifiDown: ((this: void, reason: string) => void) | undefined = undefined;
 
@@ -144,22 +154,25 @@ export class ScenarioPlatform implements Platform {
     }
   }
 
-  /** The broker drops the session (network cut, broker restart). */
-  dropConnection(): void {
+  /** The broker drops the session (network cut, broker restart); `silent`: no "offline" event comes. */
+  dropConnection(silent = false): void {
     if (!this.connected) {
       return;
     }
     this.connected = false;
     this.clearPendingAcks();
     const events = this.events;
-    if (events !== undefined) {
+    if (events !== undefined && !silent) {
       this.schedule(0, 0, () => events.offline());
     }
   }
 
-  /** A message from the broker on `topic`; delivered only if subscribed. */
-  deliver(topic: string, payload: string): void {
-    let subscribed = false;
+  /**
+   * A message from the broker on `topic`; delivered only if subscribed, or
+   * (`force`) to a connected node that never subscribed to it.
+   */
+  deliver(topic: string, payload: string, force = false): void {
+    let subscribed = force;
     for (const s of this.subscriptions) {
       if (s === topic) {
         subscribed = true;
@@ -171,9 +184,40 @@ export class ScenarioPlatform implements Platform {
     }
   }
 
+  /**
+   * A callback that NodeMCU may still run after the node has moved on: one
+   * already in its task queue when the session ended or the timer stopped.
+   * `offline` or `message` of the session before the current one, the
+   * acknowledgements a dead session never got ("ack"), or the last callback
+   * of a stopped timer ("timer", `name`). Run from the event loop, now.
+   */
+  late(event: string, name: string, topic: string, payload: string): void {
+    const previous = this.previous;
+    if (event === "offline" && previous !== undefined) {
+      this.schedule(0, 0, () => previous.offline());
+    } else if (event === "message" && previous !== undefined) {
+      this.schedule(0, 0, () => previous.message(topic, payload));
+    } else if (event === "ack") {
+      const acks = this.lostAcks;
+      this.lostAcks = [];
+      for (const a of acks) {
+        const fn = a.fn;
+        this.schedule(0, 0, () => fn());
+      }
+    } else if (event === "timer" && this.timers[name] !== undefined && this.timers[name].fn !== undefined) {
+      const fn = this.timers[name].fn as (this: void) => void;
+      this.schedule(0, 0, () => fn());
+    } else {
+      this.record({ t: this.now, ev: "bad_step", step: "late " + event });
+    }
+  }
+
   private clearPendingAcks(): void {
     for (const a of this.pendingAcks) {
-      a.live = false;
+      if (a.live) {
+        a.live = false;
+        this.lostAcks.push(a);
+      }
     }
     this.pendingAcks = [];
   }
@@ -187,11 +231,13 @@ export class ScenarioPlatform implements Platform {
   // ---- Platform ---------------------------------------------------------
 
   createTimer(name: string): Timer {
-    return new ScenarioTimer(this, name);
+    const timer = new ScenarioTimer(this, name);
+    this.timers[name] = timer;
+    return timer;
   }
 
-  wifiConnect(ssid: string, _password: string, up: (this: void) => void, down: (this: void, reason: string) => void): void {
-    this.record({ t: this.now, ev: "wifi_connect", ssid: ssid });
+  wifiConnect(ssid: string, password: string, up: (this: void) => void, down: (this: void, reason: string) => void): void {
+    this.record({ t: this.now, ev: "wifi_connect", ssid: ssid, password: password });
     this.wifiUp = up;
     this.wifiDown = down;
   }
@@ -203,9 +249,14 @@ export class ScenarioPlatform implements Platform {
       client: session.clientId,
       host: session.host,
       port: session.port,
+      secure: session.secure,
+      user: session.user,
+      password: session.password,
+      keepalive: session.keepaliveSec,
       will: session.willTopic,
       willPayload: this.parsed(session.willPayload),
     });
+    this.previous = this.events;
     this.events = events;
     this.subscriptions = [];
     this.clearPendingAcks();
@@ -216,6 +267,8 @@ export class ScenarioPlatform implements Platform {
         events.connected();
       } else {
         events.connectFailed("connection refused");
+        // As NodeMCU does after a refused CONNACK (the TCP socket was up): "offline" too, right after.
+        this.schedule(0, 0, () => events.offline());
       }
     });
   }
@@ -276,6 +329,10 @@ export class ScenarioPlatform implements Platform {
   }
 
   decodeJson(text: string): unknown {
+    if (typeof text !== "string") {
+      // The Platform takes text; sjson.decode(nil) raises on the device.
+      this.record({ t: this.now, ev: "bad_call", name: "decodeJson" });
+    }
     return this.json.decode(text);
   }
 
@@ -299,12 +356,16 @@ export class ScenarioPlatform implements Platform {
     return "esp8266-00c0ffee";
   }
 
-  log(): void {
+  log(level: string, text: string): void {
     // Log text is for people; it is not part of the compared trace.
+    this.logs.push(level + ": " + text);
   }
 
-  /** The imported module (not traced: where code comes from is not behaviour). */
-  loadModule(): CfgModule {
+  /** The imported module (not traced: where code comes from is not behaviour); NodeMCU has no other. */
+  loadModule(name: string): CfgModule {
+    if (name !== "cfg") {
+      this.record({ t: this.now, ev: "bad_module", name: name });
+    }
     return cfg;
   }
 }

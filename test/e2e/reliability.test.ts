@@ -181,9 +181,10 @@ describe("reliability (issue 15)", () => {
       expect(await first.exited).toBeNull();
       expect(JSON.parse(readFileSync(join(dir, "node-0001", "config.json"), "utf8"))).toMatchObject({ interval_ms: 7000, sensitivity: 0.25 });
 
-      const again = start(args);
+      // Started again without --interval: the stored change is kept (an explicit --interval would win over it, issue 12).
+      const again = start(args.filter((arg, i) => arg !== "--interval" && args[i - 1] !== "--interval"));
       await again.waitFor(/all 2\/2 nodes connected/);
-      expect(again.out).toContain("1 nodes kept settings stored by an earlier config_change");
+      expect(again.out).toMatch(/2 nodes kept their stored settings \([^)]*\): interval_ms=7000 on 1, interval_ms=500 on 1, sensitivity=0\.25 on 1/);
       // Asked the way an operator asks (`{}`): the node runs with the change.
       const query = await runCli(["config", ...broker, "--target", "node-0001"]);
       expect(query.out).toContain("node-0001: interval_ms=7000 sensitivity=0.25");

@@ -76,13 +76,38 @@ describe("sensors", function()
       end
     end)
 
-  -- Regression (found by this spec): the schema allows dht_pin 0 but NodeMCU's dht.read(0) raises 'dht 0 does not exist' (pins 1-12);
-  -- the error escapes the sample timer callback: a panic and reboot on every sample
-  it("does not crash when config.json sets dht_pin 0", function()
-      local sim = H.start({ config = { interval_ms = 1000, dht_pin = 0 }, online = true })
-      sim.advance(3000) -- raises out of the sample timer while the bug is there
-      assert.is_table(H.last_reading(sim), "no reading published")
-    end)
+  -- Regression (found by this spec): the schema allowed dht_pin 0 but NodeMCU's dht.read(0) raises 'dht 0 does not exist'
+  -- (pins 1-12); the error escaped the sample timer callback: a panic and reboot on every sample. Now the schema
+  -- refuses 0 (the node reads the default pin 4) and the platform calls dht.read under pcall, so a raising read
+  -- is a failed read. Both are checked on their own: with dht_pin 0 in config.json the guard is never reached.
+  it("takes the default pin 4 when config.json sets dht_pin 0, and says so", function()
+    local sim = H.start({ config = { interval_ms = 1000, dht_pin = 0 }, online = true })
+    sim.advance(3000)
+    assert.are.equal(3, #H.readings(sim))
+    assert.are.equal(4, sim.dht_log[1].pin)
+    assert.truthy(H.console_find(sim, "dht_pin must be a whole number from 1 to 12; using the default"))
+  end)
+
+  it("does not crash when dht.read raises: the read counts as failed, and recovers", function()
+    local sim = H.start({ config = { interval_ms = 1000, dht_pin = 5 }, online = true })
+    local read = sim.modules.dht.read
+    -- dht.read raises for a pin it does not know (dht.c MOD_CHECK_ID), as it did for dht_pin 0.
+    sim.modules.dht.read = function(pin)
+      error("dht " .. pin .. " does not exist", 0)
+    end
+    sim.advance(3000) -- raises out of the sample timer without the pcall
+    local r = H.readings(sim)
+    assert.are.equal(1, #r, "one reading reports the failure; nothing changes after it")
+    assert.are.same({ "temperature", "humidity" }, r[1].failed)
+    assert.is_nil(r[1].temperature)
+    local failed = H.events(sim, "sensor_read_failed")
+    assert.are.equal(2, #failed)
+    assert.are.equal("DHT read failed: dht 5 does not exist", failed[1].reason)
+    sim.modules.dht.read = read
+    sim.advance(1000)
+    assert.are.equal(21.5, H.last_reading(sim).temperature)
+    assert.are.equal(2, #H.events(sim, "sensor_recovered"))
+  end)
 
   it("reads the ADC and VDD when those sensors are enabled", function()
     local sim = H.start({ config = { interval_ms = 1000, sensors = { "adc", "vdd" } }, online = true })

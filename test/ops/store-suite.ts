@@ -40,7 +40,7 @@ export function reading(node: string, boot: number, seq: number, more: Partial<R
 }
 
 export function batch(parts: Partial<Batch>): Batch {
-  return { readings: [], duplicates: {}, statuses: [], messages: [], ...parts };
+  return { readings: [], duplicates: {}, statuses: [], messages: [], drops: [], ...parts };
 }
 
 export function storeSuite(options: StoreSuiteOptions): void {
@@ -226,6 +226,68 @@ export function storeSuite(options: StoreSuiteOptions): void {
         expect(minutes[0].avg.temperature).toBeCloseTo(70 / 3, 9);
         expect([minutes[0].min.temperature, minutes[0].max.temperature, minutes[0].avg.vdd, minutes[0].avg.humidity]).toEqual([10, 40, 3.0, null]);
         expect(minutes[1].avg.temperature).toBe(30);
+      });
+    });
+
+    describe("the console's queries", () => {
+      test("a node's history: per bucket the count and each sensor's average, minimum, maximum, that node only", 5, async (store) => {
+        // Node a: one reading a second for 10 s (temperature 1…10); node b in the same seconds.
+        const rows = Array.from({ length: 10 }, (_, i) => reading("a", 1, i + 1, { timeMs: T0 + i * 1000, values: { temperature: i + 1, vdd: i < 5 ? 3.0 : 3.2 } }));
+        await store.write(batch({ readings: [...rows, reading("b", 1, 1, { timeMs: T0, values: { temperature: 99 } })] }));
+        const h = await store.nodeHistory({ node: "a", fromMs: T0, toMs: T0 + 10_000, points: 2 });
+        expect([h.source, h.bucketMs, h.t.map((t) => t - T0), h.n]).toEqual(["readings", 5000, [0, 5000], [5, 5]]);
+        expect([h.avg.temperature, h.min.temperature, h.max.temperature]).toEqual([[3, 8], [1, 6], [5, 10]]);
+        expect([h.avg.vdd[1], h.avg.humidity, h.avg.adc]).toEqual([3.2, [null, null], [null, null]]);
+        // Over two days the buckets are whole minutes, from node_minutes: the same readings, the same numbers.
+        const long = await store.nodeHistory({ node: "a", fromMs: T0 - 86_400_000, toMs: T0 + 86_400_000, points: 100 });
+        expect([long.source, long.bucketMs % MINUTE, long.n.reduce((a, b) => a + b, 0), long.min.temperature[0], long.max.temperature[0]]).toEqual(["minutes", 0, 10, 1, 10]);
+        expect((await store.nodeHistory({ node: "nobody", fromMs: T0, toMs: T0 + 10_000, points: 10 })).t).toEqual([]);
+      });
+
+      test("a duplicate stored once counts once in the node's minutes", 1, async (store) => {
+        await store.write(batch({ readings: [reading("a", 1, 1, { timeMs: T0 })] }));
+        await store.write(batch({ readings: [reading("a", 1, 1, { timeMs: T0 }), reading("a", 1, 2, { timeMs: T0 + 1000 })] }));
+        const long = await store.nodeHistory({ node: "a", fromMs: T0 - 86_400_000, toMs: T0 + 86_400_000, points: 10 });
+        expect(long.n).toEqual([2]);
+      });
+
+      test("a node's events and acks in a range, the last `limit` of them in time order; each node's last applied config", 3, async (store) => {
+        const message = (node: string, kind: MessageRecord["kind"], code: string, at: number, body: Record<string, unknown> = {}): MessageRecord => ({ node, kind, code, body: { id: node, ...body }, timeMs: T0 + at });
+        await store.write(
+          batch({
+            messages: [
+              message("a", "event", "sensor_read_failed", 1000),
+              message("a", "ack", "applied", 2000, { config: { interval_ms: 1000 } }),
+              message("a", "ack", "rejected", 3000, { errors: [] }),
+              message("a", "event", "sensor_recovered", 4000),
+              message("b", "ack", "applied", 2500, { config: { interval_ms: 5000 } }),
+              message("b", "ack", "applied", 1500, { config: { interval_ms: 2000 } }),
+            ],
+          }),
+        );
+        const got = await store.nodeMessages({ node: "a", fromMs: T0, toMs: T0 + 4000, limit: 2 });
+        expect(got.map((m) => [m.timeMs - T0, m.kind, m.code])).toEqual([
+          [2000, "ack", "applied"],
+          [3000, "ack", "rejected"],
+        ]);
+        expect(got[0].body).toEqual({ id: "a", config: { interval_ms: 1000 } });
+        expect((await store.lastConfigs()).map((c) => [c.node, c.timeMs - T0, c.config])).toEqual([
+          ["a", 2000, { interval_ms: 1000 }],
+          ["b", 2500, { interval_ms: 5000 }],
+        ]);
+      });
+    });
+
+    describe("the broker's drop counts", () => {
+      test("one row per collector client id, the last count of a batch and of later batches wins", 2, async (store) => {
+        const drops = (client: string, dropped: number, at: number) => ({ client, dropped, brokerCount: dropped, queueLimit: 50, lastDropMs: T0 + at, seenMs: T0 + at + 1 });
+        await store.write(batch({ drops: [drops("a", 10, 1000), drops("a", 12, 2000), drops("b", 1, 3000)] }));
+        expect(await store.brokerDrops()).toEqual([drops("a", 12, 2000), drops("b", 1, 3000)]);
+        await store.write(batch({ drops: [drops("a", 70, 4000)] }));
+        expect((await store.brokerDrops()).map((d) => [d.client, d.dropped, d.lastDropMs - T0])).toEqual([
+          ["a", 70, 4000],
+          ["b", 1, 3000],
+        ]);
       });
     });
 

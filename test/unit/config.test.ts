@@ -1,5 +1,20 @@
-import { describe, expect, it } from "vitest";
-import { applyChange, byteLength, checkValue, defaultConfig, findSpec, listLength, loadConfig, schema } from "../../firmware/core/config";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import {
+  applyChange,
+  byteLength,
+  checkValue,
+  configChange,
+  defaultConfig,
+  FIELD_COUNT,
+  fieldSpec,
+  findSpec,
+  insertSorted,
+  listLength,
+  loadConfig,
+  schema,
+  SENSOR_UNITS,
+} from "../../firmware/core/config";
+import type { Platform } from "../../firmware/core/platform";
 
 const spec = (key: string) => {
   const s = findSpec(key);
@@ -110,5 +125,184 @@ describe("config_change hardening (issue 15)", () => {
     ]);
     expect(findSpec("accept_first_key")?.[5]).toBe(false);
     expect(defaultConfig().accept_first_key).toBe(false);
+  });
+});
+
+describe("the schema's edges", () => {
+  it("has FIELD_COUNT keys and no more", () => {
+    expect(schema()).toHaveLength(25);
+    expect(FIELD_COUNT).toBe(25);
+    expect(fieldSpec(FIELD_COUNT - 1)[0]).toBe("dht_pin");
+    expect(fieldSpec(FIELD_COUNT)).toBeUndefined();
+  });
+
+  it("gives a unit to the times, the keepalive and the buffer, and none to the rest (the README's unit column)", () => {
+    const units = Object.fromEntries(schema().map((s) => [s[0], s[4]]));
+    expect(units).toEqual({
+      node_id: "",
+      wifi_ssid: "",
+      wifi_password: "",
+      mqtt_host: "",
+      mqtt_port: "",
+      mqtt_secure: "",
+      mqtt_user: "",
+      mqtt_password: "",
+      mqtt_keepalive_s: "s",
+      fleet_key: "",
+      config_counter: "",
+      accept_first_key: "",
+      topic_prefix: "",
+      topic_data: "",
+      topic_config: "",
+      interval_ms: "ms",
+      sensitivity: "",
+      heartbeat_ms: "ms",
+      sensors: "",
+      buffer_capacity: "readings",
+      qos: "",
+      reconnect_min_ms: "ms",
+      reconnect_max_ms: "ms",
+      flush_gap_ms: "ms",
+      dht_pin: "",
+    });
+  });
+
+  it("sorts in UTF-8 byte order, common prefixes and a repeated key included", () => {
+    const sorted = (keys: string[]) => {
+      const out: string[] = [];
+      keys.forEach((k) => insertSorted(out, k));
+      return out;
+    };
+    expect(sorted(["abc", "ab", "b", "a", "abd", "aa"])).toEqual(["a", "aa", "ab", "abc", "abd", "b"]);
+    // Never two equal keys from a decoded object, but no endless loop if it came to that.
+    expect(sorted(["k", "k"])).toEqual(["k", "k"]);
+  });
+
+  it("names each sensor's unit (for the docs and the simulator)", () => {
+    expect(SENSOR_UNITS).toEqual({ temperature: "°C", humidity: "%RH", adc: "counts 0-1024", vdd: "V" });
+  });
+
+  // The keys not settable over MQTT show their bounds and units only here and in the boot log (a stored value out of range).
+  it.each([
+    ["mqtt_port", 0, "must be a whole number from 1 to 65535"],
+    ["mqtt_port", 65536, "must be a whole number from 1 to 65535"],
+    ["mqtt_keepalive_s", 9, "must be a whole number from 10 to 3600 s"],
+    ["mqtt_keepalive_s", 3601, "must be a whole number from 10 to 3600 s"],
+    ["reconnect_min_ms", 99, "must be a whole number from 100 to 3600000 ms"],
+    ["reconnect_max_ms", 999, "must be a whole number from 1000 to 3600000 ms"],
+    ["reconnect_max_ms", 3600001, "must be a whole number from 1000 to 3600000 ms"],
+    ["dht_pin", 0, "must be a whole number from 1 to 12"],
+    ["dht_pin", 13, "must be a whole number from 1 to 12"],
+    ["config_counter", -1, "must be a whole number from 0 to 2147483647"],
+    ["config_counter", 2147483648, "must be a whole number from 0 to 2147483647"],
+    ["mqtt_secure", 1, "must be true or false"],
+    ["accept_first_key", "true", "must be true or false"],
+    ["mqtt_host", "", "must be a string of 1 to 64 bytes (UTF-8)"],
+    ["wifi_password", "p".repeat(65), "must be a string of 0 to 64 bytes (UTF-8)"],
+    ["fleet_key", "k".repeat(65), "must be a string of 0 to 64 bytes (UTF-8)"],
+  ])("%s = %j: %s", (key, value, reason) => {
+    expect(checkValue(spec(key), value)).toBe(reason);
+  });
+
+  it.each([
+    ["mqtt_port", 1],
+    ["mqtt_port", 65535],
+    ["mqtt_keepalive_s", 10],
+    ["mqtt_keepalive_s", 3600],
+    ["dht_pin", 1],
+    ["dht_pin", 12],
+    ["config_counter", 2147483647],
+    ["mqtt_password", "p+ss#{id}"],
+    ["wifi_password", "p".repeat(64)],
+  ])("%s = %j is valid", (key, value) => {
+    expect(checkValue(spec(key), value)).toBeUndefined();
+  });
+
+  it("counts UTF-8 bytes at every boundary of the encoding", () => {
+    expect(byteLength("")).toBe(0);
+    expect(byteLength("\u007f")).toBe(1);
+    expect(byteLength("\u0080")).toBe(2);
+    expect(byteLength("\u07ff")).toBe(2);
+    expect(byteLength("\u0800")).toBe(3);
+    expect(byteLength("\ud7ff")).toBe(3);
+    expect(byteLength("\ud800\udc00")).toBe(4); // U+10000, the first surrogate pair
+    expect(byteLength("\udbff\udfff")).toBe(4); // U+10FFFF, the last
+    expect(byteLength("\ue000")).toBe(3);
+    expect(byteLength("\uffff")).toBe(3);
+  });
+
+  it("takes nothing but a list for a list", () => {
+    expect(listLength("ab")).toBe(-1);
+    expect(listLength("")).toBe(-1);
+    expect(listLength(null)).toBe(-1);
+    expect(listLength(7)).toBe(-1);
+    expect(listLength({})).toBe(-1);
+    expect(listLength([])).toBe(0);
+  });
+
+  it("ignores stored keys that are not in the schema, the empty key too", () => {
+    const r = loadConfig({ "": true, zz: 1 });
+    expect(r.errors).toEqual([]);
+    expect(Object.keys(r.config as object)).toEqual(schema().map((s) => s[0]));
+  });
+
+  it("takes a reconnect_min_ms above reconnect_max_ms as a bad stored value: the minimum keeps its default", () => {
+    const r = loadConfig({ reconnect_min_ms: 5000, reconnect_max_ms: 2000 });
+    expect(r.config).toMatchObject({ reconnect_min_ms: 1000, reconnect_max_ms: 2000 });
+    expect(r.errors).toEqual([{ key: "reconnect_min_ms", reason: "must not exceed reconnect_max_ms" }]);
+    expect(loadConfig({ reconnect_min_ms: 2000, reconnect_max_ms: 2000 }).errors).toEqual([]);
+  });
+});
+
+describe("configChange outcomes", () => {
+  const platform = (hmac: (key: string, text: string) => string | undefined) =>
+    ({
+      encodeJson: (v: object) => JSON.stringify(v),
+      decodeJson: (t: string) => {
+        try {
+          return JSON.parse(t) as unknown;
+        } catch {
+          return undefined;
+        }
+      },
+      hmacSha256Hex: hmac,
+      writeFile: () => true,
+      log: () => undefined,
+    }) as unknown as Platform;
+  const keyed = { ...defaultConfig(), node_id: "n1", fleet_key: "k", config_counter: 5 };
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("for other nodes: nothing to apply, nothing to acknowledge", () => {
+    const p = platform(() => undefined);
+    expect(configChange(p, defaultConfig(), "n1", '{"target":"n2","interval_ms":2000}')).toStrictEqual({ apply: undefined, ack: undefined });
+  });
+
+  it("on a keyed node without crypto: every change refused, saying why", () => {
+    const outcome = configChange(platform(() => undefined), keyed, "n1", `{"sig":"${"0".repeat(64)}","interval_ms":2000,"ctr":6}`);
+    expect(outcome.apply).toBeUndefined();
+    expect(JSON.parse(outcome.ack as string)).toEqual({
+      id: "n1",
+      result: "rejected",
+      errors: [{ key: "sig", reason: "cannot be checked: this firmware has no crypto module" }],
+    });
+  });
+
+  // Lua's math.floor raises on nil, a table or a boolean: the node must not call it on a ctr that is no number.
+  it.each(['"6"', "null", "true", "[6]", "{}"])("checks a ctr of %s without Math.floor", (ctr) => {
+    const floor = Math.floor;
+    vi.spyOn(Math, "floor").mockImplementation((x: number) => {
+      if (typeof x !== "number") {
+        throw new TypeError(`Math.floor(${JSON.stringify(x)}): Lua raises here`);
+      }
+      return floor(x);
+    });
+    const text = `{"interval_ms":2000,"ctr":${ctr}}`;
+    const sig = "0".repeat(64);
+    const p = platform(() => sig); // every signature matches: only the counter is left to refuse it
+    const outcome = configChange(p, keyed, "n1", `{"sig":"${sig}",${text.slice(1)}`);
+    expect(JSON.parse(outcome.ack as string).errors).toEqual([{ key: "ctr", reason: "must be a whole number above 5, the last applied (an old message replayed?)" }]);
   });
 });

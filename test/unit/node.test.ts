@@ -2,7 +2,7 @@
  * Unit tests of the sensor-node core on the fake Platform with virtual time
  * (test/conformance/scenario-platform.ts): behaviour, not just sameness.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { SensorNode } from "../../firmware/core/node";
 import { nodeCodec } from "../conformance/host-codec";
 import { BROKER_DELAY_MS, ScenarioPlatform, TraceEntry } from "../conformance/scenario-platform";
@@ -19,8 +19,17 @@ interface Reading {
   dropped?: number;
 }
 
+/** Every platform a test made: none may have seen a call the device would refuse (bad_module, bad_call). */
+let platforms: ScenarioPlatform[] = [];
+afterEach(() => {
+  const complaints = platforms.flatMap((p) => p.trace.filter((e) => e.ev.startsWith("bad_")));
+  platforms = [];
+  expect(complaints).toEqual([]);
+});
+
 function setup(config: Record<string, unknown> = {}, files: Record<string, string> = {}) {
   const p = new ScenarioPlatform(nodeCodec);
+  platforms.push(p);
   p.files = { ...files };
   p.files["config.json"] ??= JSON.stringify({ node_id: "n1", interval_ms: 1000, ...config });
   let t = 20;
@@ -224,7 +233,8 @@ describe("store-and-forward", () => {
     const seqs = readings(p.trace).map((r) => r.seq);
     expect(seqs.slice(0, 4)).toEqual([1, 7, 8, 9]);
     const dropped = publishes(p.trace, "event/n1").map((e) => e.payload);
-    expect(dropped).toContainEqual({ id: "n1", level: "warn", code: "readings_dropped", count: 5, total: 5 });
+    // Once: announced when the session is back, not again with each flushed reading.
+    expect(dropped).toEqual([{ id: "n1", level: "warn", code: "readings_dropped", count: 5, total: 5 }]);
     expect(readings(p.trace).at(-1)?.dropped).toBe(5);
   });
 
@@ -309,5 +319,46 @@ describe("sensor failures", () => {
     expect(r[1].temperature).toBeUndefined();
     const events = publishes(p.trace, "event/n1").map((e) => (e.payload as { code: string }).code);
     expect(events).toEqual(["sensor_read_failed", "sensor_recovered"]);
+  });
+});
+
+describe("what a host sees", () => {
+  it("has no id until started, then the configured one; settings() is the live config, currentConfig() a copy", () => {
+    const { p, node, online } = setup({ sensors: ["temperature"] });
+    expect(node.nodeId()).toBe("");
+    online();
+    expect(node.nodeId()).toBe("n1");
+    expect(node.settings().interval_ms).toBe(1000);
+    const copy = node.currentConfig();
+    copy.sensors.push("adc");
+    copy.interval_ms = 5;
+    expect(node.currentConfig()).toMatchObject({ sensors: ["temperature"], interval_ms: 1000 });
+    p.deliver("config_change", JSON.stringify({ interval_ms: 2000 }));
+    p.advance(1);
+    expect(node.settings().interval_ms).toBe(2000);
+  });
+});
+
+describe("boot log", () => {
+  it("says when config.json is no JSON, and which stored keys fall back to their defaults", () => {
+    const bad = setup({}, { "config.json": "{not json" });
+    bad.node.start();
+    expect(bad.p.logs.slice(0, 2)).toEqual(["warn: config.json is not valid JSON; using defaults", "info: node esp8266-00c0ffee boot 1, sampling every 10000 ms"]);
+    const keys = setup({ interval_ms: 5, qos: 2, reconnect_min_ms: 5000, reconnect_max_ms: 2000 });
+    keys.node.start();
+    expect(keys.p.logs).toEqual([
+      "warn: config.json: interval_ms must be a whole number from 100 to 86400000 ms; using the default",
+      "warn: config.json: qos must be a whole number from 0 to 1; using the default",
+      "warn: config.json: reconnect_min_ms must not exceed reconnect_max_ms; using the default",
+      "info: node n1 boot 1, sampling every 10000 ms",
+    ]);
+    const fine = setup();
+    fine.node.start();
+    expect(fine.p.logs).toEqual(["info: node n1 boot 1, sampling every 1000 ms"]);
+    // No config.json at all is no bad JSON: defaults, quietly.
+    const none = setup();
+    delete none.p.files["config.json"];
+    none.node.start();
+    expect(none.p.logs).toEqual(["info: node esp8266-00c0ffee boot 1, sampling every 10000 ms"]);
   });
 });

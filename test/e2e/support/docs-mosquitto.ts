@@ -47,10 +47,43 @@ export class DocsMosquitto {
     readonly plainPort: number,
     /** The TLS listener (8883 in the docs). */
     readonly tlsPort: number,
-    private readonly child: ChildProcess,
+    private child: ChildProcess,
   ) {
+    this.listen(child);
+  }
+
+  private listen(child: ChildProcess): void {
     child.stdout?.on("data", (d: Buffer) => (this.output += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (this.output += d.toString()));
+  }
+
+  /** Stop the broker, keeping its folder: SIGTERM is a clean stop (mosquitto saves its state), SIGKILL a crash. */
+  async stop(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
+    const child = this.child;
+    if (child.exitCode === null && child.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill(signal);
+      });
+    }
+  }
+
+  /** Start it again on the same folder, ports and files: it loads what it saved (persistence). */
+  async restart(): Promise<void> {
+    await this.stop();
+    this.child = spawn(MOSQUITTO, ["-c", join(this.dir, "mosquitto.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+    this.listen(this.child);
+    await this.waitListening();
+  }
+
+  private async waitListening(): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while (!((await canConnect(this.plainPort)) && (await canConnect(this.tlsPort)))) {
+      if (this.child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`mosquitto (docs conf) did not start on ports ${this.plainPort}/${this.tlsPort} (exit ${this.child.exitCode}): ${this.output}${this.log()}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   static async start(options: DocsMosquittoOptions): Promise<DocsMosquitto> {
@@ -82,13 +115,11 @@ export class DocsMosquitto {
     writeFileSync(confPath, conf);
     const child = spawn(MOSQUITTO, ["-c", confPath], { stdio: ["ignore", "pipe", "pipe"] });
     const broker = new DocsMosquitto(dir, plainPort, tlsPort, child);
-    const deadline = Date.now() + 15_000;
-    while (!((await canConnect(plainPort)) && (await canConnect(tlsPort)))) {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        await broker.close();
-        throw new Error(`mosquitto (docs conf) did not start on ports ${plainPort}/${tlsPort} (exit ${child.exitCode}): ${broker.output}${broker.log()}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
+    try {
+      await broker.waitListening();
+    } catch (error) {
+      await broker.close();
+      throw error;
     }
     return broker;
   }
@@ -108,13 +139,7 @@ export class DocsMosquitto {
   }
 
   async close(): Promise<void> {
-    const child = this.child;
-    if (child.exitCode === null && child.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      });
-    }
+    await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -24,6 +24,14 @@ export class Observer {
 
   /** Topics of the readings seen, in arrival order (parallel to `readings`). */
   readonly readingTopics: string[] = [];
+  /**
+   * Reconnections that did not find the persistent session on the broker
+   * (CONNACK without "session present"): mqtt.js subscribes again, and what
+   * was published before that reached no one. A test with a broker restart
+   * checks this is 0, so a lost session fails as such and not as "missing
+   * readings" (issue 14).
+   */
+  sessionsLost = 0;
 
   private constructor(
     private readonly client: MqttClient,
@@ -54,6 +62,12 @@ export class Observer {
     });
     const observer = new Observer(client, `${p}sensor_data`);
     client.on("error", () => undefined);
+    // Every later "connect" is a reconnection (connectAsync resolved on the first).
+    client.on("connect", (connack) => {
+      if (!connack.sessionPresent) {
+        observer.sessionsLost++;
+      }
+    });
     await client.subscribeAsync([`${p}sensor_data`, `${p}sensor_data/+`, `${p}status/+`, `${p}event/+`], { qos: 1 });
     return observer;
   }

@@ -4,6 +4,7 @@
  * at its counters and its store directly.
  */
 import type { BrokerTarget } from "../../../broker/target";
+import { collectorTopics } from "../../../broker/collector-session";
 import { operatorTopics } from "../../../broker/topics";
 import { Collector } from "../../../ops/collect/collector";
 import type { Store } from "../../../ops/collect/store";
@@ -25,6 +26,8 @@ export async function startCollector(options: {
   topicData?: string;
   retryMaxMs?: number;
   maxBatch?: number;
+  /** Sees every message as it arrives, before the collector (the benchmark checks the order). */
+  tap?: (topic: string, payload: Buffer) => void;
 }): Promise<RunningCollector> {
   const topics = operatorTopics(options.prefix, options.topicData);
   const log: string[] = [];
@@ -40,10 +43,13 @@ export async function startCollector(options: {
   const subscriber = await startSubscriber({
     target: options.target,
     clientId: options.clientId,
-    filters: [...topics.readings, topics.status, topics.events, topics.acks],
+    filters: collectorTopics(options.prefix, options.topicData, options.clientId),
     reconnectMs: 200,
     waitMs: 0,
-    onMessage: (topic, payload, ack) => collector.receive(topic, payload, ack),
+    onMessage: (topic, payload, ack) => {
+      options.tap?.(topic, payload);
+      collector.receive(topic, payload, ack);
+    },
     hasRoom: () => collector.hasRoom(),
     whenRoom: () => collector.whenRoom(),
     onConnect: (present) => log.push(`connected, session present: ${present}`),

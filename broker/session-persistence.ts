@@ -1,0 +1,192 @@
+/**
+ * The aedes persistence of the embedded broker: subscriptions, retained
+ * messages, wills and QoS 2 receipts from `inner` (aedes-persistence-level
+ * on a folder, or aedes-persistence in memory), the messages queued for
+ * persistent sessions from session-queues.ts (bounded, in order, fast; see
+ * there why). aedes calls these methods without callbacks and awaits them.
+ */
+import type { Readable } from "node:stream";
+import type { DropCounter } from "./drop-counter";
+import { decodeDropCount, DROPPED_TOPIC_PREFIX, type DropCount } from "./dropped";
+import type { QueueBroker, QueueClient, QueuePacket, QueueSubscription, SessionQueues } from "./session-queues";
+
+/** aedes' persistence methods as its callback-or-promise implementations offer them (called without a callback: a promise). */
+export interface InnerPersistence {
+  setup(broker: unknown): Promise<void>;
+  storeRetained(packet: unknown): Promise<void>;
+  createRetainedStream(pattern: string): Readable;
+  createRetainedStreamCombi(patterns: string[]): Readable;
+  addSubscriptions(client: unknown, subs: unknown[]): Promise<unknown>;
+  removeSubscriptions(client: unknown, topics: string[]): Promise<unknown>;
+  subscriptionsByClient(client: unknown): Promise<unknown>;
+  countOffline(): Promise<unknown>;
+  subscriptionsByTopic(pattern: string): Promise<QueueSubscription[]>;
+  cleanSubscriptions(client: unknown): Promise<unknown>;
+  incomingStorePacket(client: unknown, packet: unknown): Promise<void>;
+  incomingGetPacket(client: unknown, packet: unknown): Promise<unknown>;
+  incomingDelPacket(client: unknown, packet: unknown): Promise<void>;
+  cleanIncoming?(client: unknown): Promise<void>;
+  putWill(client: unknown, packet: unknown): Promise<unknown>;
+  getWill(client: unknown): Promise<unknown>;
+  delWill(client: unknown): Promise<unknown>;
+  streamWill(brokers?: unknown): Readable;
+  getClientList(topic: string): Readable;
+  destroy(): Promise<void> | void;
+}
+
+/** The broker as the persistence publishes through it (drop counts). */
+export interface PublishingBroker extends QueueBroker {
+  publish(packet: { cmd: "publish"; topic: string; payload: Buffer; qos: 0; retain: true }, done: (error?: Error | null) => void): void;
+}
+
+export class SessionPersistence {
+  private broker: PublishingBroker | undefined = undefined;
+
+  constructor(
+    private readonly inner: InnerPersistence,
+    readonly queues: SessionQueues,
+    readonly drops: DropCounter,
+  ) {}
+
+  async setup(broker: PublishingBroker): Promise<void> {
+    this.broker = broker;
+    await this.inner.setup(broker);
+    this.queues.attach(broker);
+    this.drops.restore(await this.retainedDropCounts());
+  }
+
+  /** Publish a retained QoS 0 message through the broker (the drop counts). */
+  publishRetained(topic: string, payload: Buffer): Promise<void> {
+    const broker = this.broker;
+    if (broker === undefined) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => broker.publish({ cmd: "publish", topic, payload, qos: 0, retain: true }, (error) => (error ? reject(error) : resolve())));
+  }
+
+  /**
+   * aedes' preConnect hook: a client resuming its session gets its queue
+   * first, in order, and reads a current drop count when it subscribes.
+   */
+  preConnect(client: QueueClient, packet: { clean?: boolean; clientId?: string }, done: (error: Error | null, ok: boolean) => void): void {
+    if (packet.clean !== false || packet.clientId === undefined || packet.clientId === "") {
+      done(null, true);
+      return;
+    }
+    this.queues.holdLive(client);
+    this.drops.connecting(packet.clientId).then(
+      () => done(null, true),
+      () => done(null, true),
+    );
+  }
+
+  outgoingEnqueue(sub: QueueSubscription, packet: QueuePacket): Promise<void> {
+    return this.queues.enqueue([sub], packet);
+  }
+
+  outgoingEnqueueCombi(subs: QueueSubscription[] | undefined, packet: QueuePacket): Promise<void> {
+    return this.queues.enqueue(subs ?? [], packet);
+  }
+
+  outgoingUpdate(client: QueueClient, packet: QueuePacket): Promise<void> {
+    return this.queues.update(client, packet);
+  }
+
+  outgoingClearMessageId(client: QueueClient, packet: QueuePacket): Promise<QueuePacket | undefined> {
+    return this.queues.clear(client, packet);
+  }
+
+  outgoingStream(client: QueueClient): Readable {
+    return this.queues.stream(client);
+  }
+
+  /** A clean session (or the end of one): its subscriptions and its queue go. */
+  async cleanSubscriptions(client: QueueClient): Promise<unknown> {
+    const result = await this.inner.cleanSubscriptions(client);
+    await this.queues.forget(client.id);
+    return result;
+  }
+
+  storeRetained(packet: unknown): Promise<void> {
+    return this.inner.storeRetained(packet);
+  }
+
+  createRetainedStream(pattern: string): Readable {
+    return this.inner.createRetainedStream(pattern);
+  }
+
+  createRetainedStreamCombi(patterns: string[]): Readable {
+    return this.inner.createRetainedStreamCombi(patterns);
+  }
+
+  addSubscriptions(client: unknown, subs: unknown[]): Promise<unknown> {
+    return this.inner.addSubscriptions(client, subs);
+  }
+
+  removeSubscriptions(client: unknown, topics: string[]): Promise<unknown> {
+    return this.inner.removeSubscriptions(client, topics);
+  }
+
+  subscriptionsByClient(client: unknown): Promise<unknown> {
+    return this.inner.subscriptionsByClient(client);
+  }
+
+  countOffline(): Promise<unknown> {
+    return this.inner.countOffline();
+  }
+
+  subscriptionsByTopic(pattern: string): Promise<QueueSubscription[]> {
+    return this.inner.subscriptionsByTopic(pattern);
+  }
+
+  incomingStorePacket(client: unknown, packet: unknown): Promise<void> {
+    return this.inner.incomingStorePacket(client, packet);
+  }
+
+  incomingGetPacket(client: unknown, packet: unknown): Promise<unknown> {
+    return this.inner.incomingGetPacket(client, packet);
+  }
+
+  incomingDelPacket(client: unknown, packet: unknown): Promise<void> {
+    return this.inner.incomingDelPacket(client, packet);
+  }
+
+  async cleanIncoming(client: unknown): Promise<void> {
+    await this.inner.cleanIncoming?.(client);
+  }
+
+  putWill(client: unknown, packet: unknown): Promise<unknown> {
+    return this.inner.putWill(client, packet);
+  }
+
+  getWill(client: unknown): Promise<unknown> {
+    return this.inner.getWill(client);
+  }
+
+  delWill(client: unknown): Promise<unknown> {
+    return this.inner.delWill(client);
+  }
+
+  streamWill(brokers?: unknown): Readable {
+    return this.inner.streamWill(brokers);
+  }
+
+  getClientList(topic: string): Readable {
+    return this.inner.getClientList(topic);
+  }
+
+  /** aedes never calls it; the store's owner closes the folder (broker-store.ts). */
+  async destroy(): Promise<void> {}
+
+  private async retainedDropCounts(): Promise<DropCount[]> {
+    const counts: DropCount[] = [];
+    for await (const packet of this.inner.createRetainedStream(DROPPED_TOPIC_PREFIX + "+")) {
+      const { topic, payload } = packet as { topic: string; payload: Buffer };
+      const count = decodeDropCount(topic, Buffer.from(payload));
+      if (count !== undefined) {
+        counts.push(count);
+      }
+    }
+    return counts;
+  }
+}
