@@ -64,7 +64,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
       // A node that stops reading must not stall delivery to the rest of the fleet.
       drainTimeout: 10_000,
       concurrency: 1000,
-      ...(persistence instanceof SessionPersistence ? { preConnect: persistence.preConnect.bind(persistence) } : {}),
+      // A resuming session gets its queue first; a QoS 1 message is queued before its PUBACK (session-persistence.ts).
+      ...(persistence instanceof SessionPersistence
+        ? { preConnect: persistence.preConnect.bind(persistence), authorizePublish: persistence.authorizePublish.bind(persistence) }
+        : {}),
       ...options.aedes,
       persistence,
     });

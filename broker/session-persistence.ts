@@ -34,10 +34,14 @@ export interface InnerPersistence {
   destroy(): Promise<void> | void;
 }
 
-/** The broker as the persistence publishes through it (drop counts). */
+/** The broker as the persistence publishes through it (drop counts) and numbers messages (aedes' `counter`, as aedes-packet does). */
 export interface PublishingBroker extends QueueBroker {
+  counter: number;
   publish(packet: { cmd: "publish"; topic: string; payload: Buffer; qos: 0; retain: true }, done: (error?: Error | null) => void): void;
 }
+
+/** aedes refuses a client's PUBLISH here; only the broker publishes under `$SYS/`. */
+const SYS_PREFIX = "$SYS/";
 
 export class SessionPersistence {
   private broker: PublishingBroker | undefined = undefined;
@@ -77,6 +81,32 @@ export class SessionPersistence {
     this.drops.connecting(packet.clientId).then(
       () => done(null, true),
       () => done(null, true),
+    );
+  }
+
+  /**
+   * aedes' authorizePublish hook: aedes' default rule (no client publishes
+   * under `$SYS/`), and a QoS 1 message is queued for the persistent
+   * sessions here, before aedes sends its PUBACK (session-queues.ts,
+   * enqueueBeforeAck). It gets its broker id and counter now, as
+   * aedes-packet would give them a moment later, so aedes' own enqueue
+   * recognises it.
+   */
+  authorizePublish(_client: unknown, packet: QueuePacket & { topic: string }, done: (error?: Error | null) => void): void {
+    if (packet.topic.startsWith(SYS_PREFIX)) {
+      done(new Error(`${SYS_PREFIX} topic is reserved`));
+      return;
+    }
+    const broker = this.broker;
+    if (packet.qos !== 1 || broker === undefined) {
+      done(null);
+      return;
+    }
+    packet.brokerId = broker.id;
+    packet.brokerCounter = ++broker.counter;
+    this.inner.subscriptionsByTopic(packet.topic).then(
+      (subs) => this.queues.enqueueBeforeAck(subs, packet).then(() => done(null), done),
+      done,
     );
   }
 

@@ -8,8 +8,10 @@
  *   (b) simulator: the Fleet (unchanged core on the Node platform), same N.
  *
  * For each N it prints: connect time, messages/s, CPU µs per message, RSS
- * per node, and for the simulator the config fan-out time (one config_change
- * to every node until every node's ack arrived: p50/p99/max of 3 rounds).
+ * per node, V8 heap in use per node (after a full collection: what the
+ * nodes hold, without the allocators' slack), and the config fan-out time
+ * (one config_change to every node until every node's ack arrived:
+ * p50/p99/max of 3 rounds).
  * Each side runs in its own process, so CPU and memory are its own.
  *
  * The measured processes run plain JavaScript, as `espfleet run` does (its
@@ -93,6 +95,8 @@ interface SideResult {
   msgsPerSec: number;
   cpuUsPerMsg: number;
   rssPerNode: number;
+  /** V8 heap in use per node after a full collection: what the nodes hold, without the allocators' slack. */
+  heapPerNode: number;
   rssTotal: number;
   connected: number;
 }
@@ -144,6 +148,7 @@ async function runSide(mode: "baseline" | "simulator", nodes: number, port: numb
     msgsPerSec: window.msgs / window.seconds,
     cpuUsPerMsg: window.cpuUs / Math.max(1, window.msgs),
     rssPerNode: (window.rss - window.rssBefore) / nodes,
+    heapPerNode: (window.heap - window.heapBefore) / nodes,
     rssTotal: window.rss,
     connected: window.connected,
   };
@@ -214,7 +219,7 @@ async function main(): Promise<void> {
     `mosquitto on ${mosquitto.url}; ${INTERVAL_MS} ms interval, QoS 1, connect rate ${CONNECT_RATE}/s, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up; ` +
       `measured processes run ${TSX ? "the TypeScript through tsx" : "an esbuild bundle (as espfleet run)"}\n\n`,
   );
-  const header = `${"N".padStart(6)}  ${"side".padEnd(10)} ${"connect".padStart(9)} ${"msgs/s".padStart(9)} ${"CPU/msg".padStart(9)} ${"RSS/node".padStart(9)} ${"RSS".padStart(9)}  config fan-out p50 / p99 / max`;
+  const header = `${"N".padStart(6)}  ${"side".padEnd(10)} ${"connect".padStart(9)} ${"msgs/s".padStart(9)} ${"CPU/msg".padStart(9)} ${"RSS/node".padStart(9)} ${"heap/node".padStart(9)} ${"RSS".padStart(9)}  config fan-out p50 / p99 / max`;
   const rows: string[] = [header];
   const print = (line: string): void => {
     rows.push(line);
@@ -236,7 +241,8 @@ async function main(): Promise<void> {
       }
       const cpuRatio = sim.result.cpuUsPerMsg / base.result.cpuUsPerMsg;
       const memRatio = sim.result.rssPerNode / base.result.rssPerNode;
-      print(`${"".padStart(6)}  ratio      CPU/msg ${cpuRatio.toFixed(2)}x, RSS/node ${memRatio.toFixed(2)}x (target: within 1.3x)`);
+      const heapRatio = sim.result.heapPerNode / base.result.heapPerNode;
+      print(`${"".padStart(6)}  ratio      CPU/msg ${cpuRatio.toFixed(2)}x, RSS/node ${memRatio.toFixed(2)}x (target: within 1.3x); heap/node ${heapRatio.toFixed(2)}x`);
     }
   } finally {
     await mosquitto.close();
@@ -248,7 +254,7 @@ function row(nodes: number, side: string, r: SideResult, fan: string): string {
   const short = r.connected < nodes ? ` (only ${r.connected} connected)` : "";
   return (
     `${String(nodes).padStart(6)}  ${side.padEnd(10)} ${(r.connectMs / 1000).toFixed(1).padStart(7)} s ${r.msgsPerSec.toFixed(0).padStart(9)} ` +
-    `${(r.cpuUsPerMsg.toFixed(1) + " µs").padStart(9)} ${formatBytes(r.rssPerNode).padStart(9)} ${formatBytes(r.rssTotal).padStart(9)}  ${fan}${short}`
+    `${(r.cpuUsPerMsg.toFixed(1) + " µs").padStart(9)} ${formatBytes(r.rssPerNode).padStart(9)} ${formatBytes(r.heapPerNode).padStart(9)} ${formatBytes(r.rssTotal).padStart(9)}  ${fan}${short}`
   );
 }
 

@@ -46,6 +46,7 @@ process.on("SIGINT", () => undefined);
 process.on("SIGTERM", () => {
   fleet.kill("SIGTERM");
   collector.kill("SIGTERM");
+  webConsole.kill("SIGTERM");
 });
 
 // The collector: the same broker (--port/--broker/--prefix/--topic-data as given to run), the embedded database.
@@ -62,6 +63,20 @@ process.stdout.write(
   `start: readings are stored in .espfleet/db by \`espfleet collect\` (its log: ${logFile});\n` +
     "start: see them with `npx espfleet query --summary` or `npx espfleet query --node node-0001 --since 10m` (another terminal, while this runs)\n",
 );
+// The console: the same broker and prefix; history through the collector's socket (it holds .espfleet/db).
+const consoleLogFile = join(".espfleet", "console.log");
+const consoleLog = openSync(consoleLogFile, "a");
+const consolePort = process.env.ESPFLEET_CONSOLE_PORT ?? "8080";
+const webConsole = spawn(process.execPath, ["--", join(root, "bin", "espfleet.js"), "console", "--broker", broker, ...forwarded, "--http-port", consolePort, "--wait", "60s"], {
+  cwd: process.cwd(),
+  stdio: ["ignore", consoleLog, consoleLog],
+});
+process.stdout.write(`start: the fleet console: http://127.0.0.1:${consolePort}/ (its log: ${consoleLogFile}; another port: ESPFLEET_CONSOLE_PORT)\n`);
+webConsole.on("exit", (code) => {
+  if (!fleetDone && code !== 0 && code !== 130) {
+    process.stdout.write(`\nstart: the console stopped (exit ${code}): ${readFileSync(consoleLogFile, "utf8").trimEnd().split("\n").pop()}\n`);
+  }
+});
 let collectorDone = false;
 const collectorExited = new Promise((resolve) => collector.on("exit", (code) => resolve(code)));
 collectorExited.then((code) => {
@@ -78,6 +93,7 @@ fleet.on("exit", async (code, signal) => {
     // After Ctrl-C the collector got the same SIGINT and is committing what it holds: a second one would kill it.
     if (!(signal === "SIGINT" || code === 130)) {
       collector.kill("SIGTERM");
+      webConsole.kill("SIGTERM");
     }
     await collectorExited;
   }

@@ -19,8 +19,13 @@ export class Prng {
   private b: number;
   private c: number;
   private d: number;
-  /** Second normal deviate of the last Box-Muller pair, if unused. */
-  private spare: number | undefined = undefined;
+  /**
+   * Second normal deviate of the last Box-Muller pair, when `hasSpare`. A
+   * number field with a flag: V8 updates it in place, where a field that may
+   * hold undefined would get a new heap number at each pair.
+   */
+  private spare = 0;
+  private hasSpare = false;
 
   constructor(seed: number, stream = 0) {
     const base = splitmix32((seed >>> 0) ^ Math.imul(stream >>> 0, 0x27d4eb2d));
@@ -52,10 +57,9 @@ export class Prng {
 
   /** Standard normal deviate (Box-Muller). */
   normal(): number {
-    if (this.spare !== undefined) {
-      const value = this.spare;
-      this.spare = undefined;
-      return value;
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return this.spare;
     }
     let u = 0;
     while (u === 0) {
@@ -64,6 +68,7 @@ export class Prng {
     const v = this.next();
     const r = Math.sqrt(-2 * Math.log(u));
     this.spare = r * Math.sin(2 * Math.PI * v);
+    this.hasSpare = true;
     return r * Math.cos(2 * Math.PI * v);
   }
 

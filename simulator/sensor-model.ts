@@ -136,9 +136,18 @@ class Channel {
   failReads = 0;
   stuckReads = 0;
   spikeReads = 0;
-  stuckValue: number | undefined = undefined;
-  /** Last value returned, so a stuck sensor repeats what it last said. */
-  last: number | undefined = undefined;
+  /**
+   * The value a stuck sensor repeats, when `hasStuckValue`. A number field
+   * with a flag, not `number | undefined`: V8 then updates the number in
+   * place, where a field that may hold undefined gets a new heap number at
+   * each read (kept by this long-lived object, so copied by every young
+   * collection until promoted: four per reading per node; issue 14).
+   */
+  stuckValue = 0;
+  hasStuckValue = false;
+  /** Last value returned (when `hasLast`), so a stuck sensor repeats what it last said. */
+  last = 0;
+  hasLast = false;
 
   constructor(
     readonly shape: ChannelShape,
@@ -199,6 +208,7 @@ export class SensorModel {
     } else if (kind === "stuck") {
       channel.stuckReads += reads;
       channel.stuckValue = channel.last;
+      channel.hasStuckValue = channel.hasLast;
     } else {
       channel.spikeReads += reads;
     }
@@ -223,7 +233,7 @@ export class SensorModel {
       channel.failReads--;
       return "simulated read failure: sensor did not answer (timeout)";
     }
-    if (channel.stuckReads > 0 && channel.stuckValue !== undefined) {
+    if (channel.stuckReads > 0 && channel.hasStuckValue) {
       channel.stuckReads--;
       return channel.stuckValue;
     }
@@ -238,6 +248,7 @@ export class SensorModel {
       value = Math.round(value);
     }
     channel.last = value;
+    channel.hasLast = true;
     return value;
   }
 
@@ -255,9 +266,10 @@ export class SensorModel {
     if (rates.fail > 0 && p.chance(rates.fail)) {
       channel.failReads++;
     }
-    if (rates.stuck > 0 && p.chance(rates.stuck) && channel.stuckReads === 0 && channel.last !== undefined) {
+    if (rates.stuck > 0 && p.chance(rates.stuck) && channel.stuckReads === 0 && channel.hasLast) {
       channel.stuckReads = Math.floor(p.between(STUCK_READS[0], STUCK_READS[1] + 1));
       channel.stuckValue = channel.last;
+      channel.hasStuckValue = true;
     }
     if (rates.spike > 0 && p.chance(rates.spike)) {
       channel.spikeReads++;

@@ -21,7 +21,8 @@ const settings = JSON.parse(process.argv[2]) as BenchChildSettings;
 const send = (message: FromBenchChild): void => void process.send?.(message);
 const gc = (globalThis as { gc?: () => void }).gc;
 
-function rssAfterGc(): number {
+/** RSS and V8 heap in use, after a full collection. */
+function memoryAfterGc(): { rss: number; heap: number } {
   gc?.();
   gc?.();
   const memory = process.memoryUsage();
@@ -34,7 +35,7 @@ function rssAfterGc(): number {
         `array buffers ${(memory.arrayBuffers / 1e6).toFixed(1)} MB; ${spaces}${side !== undefined ? "; " + side.describe() : ""}\n`,
     );
   }
-  return memory.rss;
+  return { rss: memory.rss, heap: memory.heapUsed };
 }
 
 interface Side {
@@ -132,6 +133,8 @@ function startSimulator(): Side {
   // Node files on tmpfs when there is one: the bench measures the simulator, not the disk
   // (a node's first start writes two small files; on a busy disk those cost up to 1 ms each).
   const stateDir = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "espfleet-bench-"));
+  // Removed however the child ends (a failed or interrupted bench too): 19,000 node folders in RAM otherwise stay.
+  process.on("exit", () => rmSync(stateDir, { recursive: true, force: true }));
   const fleet = new Fleet({
     broker: { url: `mqtt://127.0.0.1:${settings.port}`, host: "127.0.0.1", port: settings.port, secure: false, username: "", password: "", ca: undefined, embedded: false },
     first: 1,
@@ -195,7 +198,7 @@ function saveProfile(phase: string, then: () => void): void {
 }
 
 let side: Side | undefined = undefined;
-const rssBefore = rssAfterGc();
+const before = memoryAfterGc();
 startProfile();
 const startedAt = performance.now();
 const running = settings.mode === "baseline" ? startBaseline() : startSimulator();
@@ -266,13 +269,23 @@ function measure(ms: number): void {
       process.stderr.write(`[${settings.mode}] window: ${msgs} readings acked, GC pauses: ${gcPauses()}\n`);
     }
     saveProfile("window", () => {
-      const rss = rssAfterGc();
+      const after = memoryAfterGc();
       if (process.env.BENCH_HEAP !== undefined) {
         // BENCH_HEAP=1: a heap snapshot of each measured process after its window, in ./build/bench-profiles (small N only).
         mkdirSync(join("build", "bench-profiles"), { recursive: true });
         writeHeapSnapshot(join("build", "bench-profiles", `${settings.mode}-${settings.nodes}.heapsnapshot`));
       }
-      send({ type: "window", msgs, seconds, cpuUs: cpu.user + cpu.system, rssBefore, rss, connected: running.connected() });
+      send({
+        type: "window",
+        msgs,
+        seconds,
+        cpuUs: cpu.user + cpu.system,
+        rssBefore: before.rss,
+        rss: after.rss,
+        heapBefore: before.heap,
+        heap: after.heap,
+        connected: running.connected(),
+      });
       startProfile();
     });
   }, ms);

@@ -13,5 +13,5 @@ export type ToBenchChild = { type: "measure"; ms: number } | { type: "stop" };
 
 export type FromBenchChild =
   | { type: "connected"; connectMs: number }
-  | { type: "window"; msgs: number; seconds: number; cpuUs: number; rssBefore: number; rss: number; connected: number }
+  | { type: "window"; msgs: number; seconds: number; cpuUs: number; rssBefore: number; rss: number; heapBefore: number; heap: number; connected: number }
   | { type: "stopped" };

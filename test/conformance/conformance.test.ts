@@ -13,8 +13,6 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import ts from "typescript";
-import * as tstl from "typescript-to-lua";
 import { beforeAll, describe, expect, it } from "vitest";
 import { nodeCodec } from "./host-codec";
 import { runScenario, Scenario } from "./runner";
@@ -71,10 +69,13 @@ function runLua(lua: string, scenarioFile: string): unknown {
 
 const files = readdirSync(scenarioDir).filter((f) => f.endsWith(".json")).sort();
 
-beforeAll(() => {
+beforeAll(async () => {
   if (LUAS.length === 0) {
     return;
   }
+  // Loaded here, not at the top: the Node half alone (the mutation run) needs neither, and they take a second to load.
+  const ts = (await import("typescript")).default;
+  const tstl = await import("typescript-to-lua");
   const result = tstl.transpileProject(join(here, "tsconfig.lua.json"));
   const errors = result.diagnostics.filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (errors.length > 0) {

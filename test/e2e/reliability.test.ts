@@ -226,7 +226,7 @@ describe("reliability (issue 15)", () => {
       });
 
     it("./flash.sh --env-file is refused with the new name (not Node's `not found`, exit 9), and NODE_OPTIONS in a settings file never reaches Node", async () => {
-      const missing = await flashSh(["--port", "/dev/does-not-exist", "--env-file", "/nonexistent.env"]);
+      const missing = await flashSh(["--port", "/dev/null", "--env-file", "/nonexistent.env"]);
       expect(missing.out).not.toContain("node: /nonexistent.env: not found");
       expect(missing.out.trim()).toBe(
         "espfleet: --env-file is Node's own option (Node 20 reads that file itself, NODE_OPTIONS included); espfleet's settings file is --settings-file <file> (default: espfleet.local.env at the repository root)",
@@ -236,17 +236,17 @@ describe("reliability (issue 15)", () => {
       const settings = join(stateDir(), "local.env");
       writeFileSync(settings, "NODE_OPTIONS=--require /nonexistent-preload.cjs\nWIFI_SSID=home\n");
       // Node 20 would apply the file's NODE_OPTIONS (a preload that does not exist: a crash) before espfleet ran.
-      const old = await flashSh(["--port", "/dev/does-not-exist", "--env-file", settings]);
+      const old = await flashSh(["--port", "/dev/null", "--env-file", settings]);
       expect(old.out).not.toContain("Cannot find module");
       expect(old.code).toBe(2);
 
-      const renamed = await flashSh(["--port", "/dev/does-not-exist", "--settings-file", settings]);
+      const renamed = await flashSh(["--port", "/dev/null", "--settings-file", settings]);
       expect(renamed.out).not.toContain("Cannot find module");
       expect(renamed.out).toContain(`${settings}: ignoring NODE_OPTIONS: settings-file values never reach Node`);
       expect(renamed.out).toMatch(/missing settings:[\s\S]*--settings-file names another/);
       expect(renamed.code).toBe(2);
 
-      const absent = await flashSh(["--port", "/dev/does-not-exist", "--settings-file", "/nonexistent.env"]);
+      const absent = await flashSh(["--port", "/dev/null", "--settings-file", "/nonexistent.env"]);
       expect(absent.out).toContain("--settings-file /nonexistent.env: no such file; create it with KEY=VALUE lines");
       expect(absent.code).toBe(2);
     }, 60_000);

@@ -124,9 +124,15 @@ describe("the collector and the embedded broker's folder", () => {
         stored = await seqsOf(db, "pub-1");
         return stored.length >= acked.length;
       },
-      30_000,
+      60_000,
       "the acknowledged readings",
-    );
+    ).catch((error: Error) => {
+      const missing = acked.filter((s) => !stored.includes(s));
+      throw new Error(
+        `${error.message}: ${stored.length} stored of ${acked.length} acknowledged, missing ${missing.length} (${missing.slice(0, 10).join(",")}…); ` +
+          `collector ${JSON.stringify(collector.collector.stats.totals)} ${collector.log.join(" | ")}; broker: ${second.out.slice(-2000)}`,
+      );
+    });
     await collector.stop();
     stored = await seqsOf(db, "pub-1");
     // Every acknowledged reading; beyond them, readings the broker wrote but whose PUBACK the kill cut off may be there too.

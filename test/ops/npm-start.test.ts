@@ -41,6 +41,8 @@ it("the first npm start stores every node's readings from its first one, those p
   for (const name of ["ESPFLEET_USERNAME", "ESPFLEET_PASSWORD", "MQTT_USERNAME", "MQTT_PASSWORD", "ESPFLEET_TOPIC_DATA", "ESPFLEET_PREFIX", "ESPFLEET_DB"]) {
     delete env[name];
   }
+  // The console started beside the collector: a free port, not 8080 (which may be in use here).
+  env.ESPFLEET_CONSOLE_PORT = String(await freePort());
   // Another port than 1883 (which may be in use here), so the folder is named: on 1883 it is the default.
   const args = ["--nodes", "3", "--port", String(port), "--interval", "200ms", "--broker-store", join(".espfleet", "broker")];
   const child = spawn(process.execPath, [START, ...args], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -60,6 +62,7 @@ it("the first npm start stores every node's readings from its first one, those p
       await new Promise((r) => setTimeout(r, 1000));
       rows = await summary(db);
     }
+    expect(out).toContain(`the fleet console: http://127.0.0.1:${env.ESPFLEET_CONSOLE_PORT}/`);
     expect(out).toContain(`broker sessions kept in ${join(dir, ".espfleet", "broker")}`);
     // From seq 1 on, none missing: as many readings stored as the last seq.
     for (const row of rows) {
