@@ -23,8 +23,8 @@ export const DEFAULT_BROKER_STORE = ".espfleet/broker";
 /**
  * `--broker-queue` default: messages kept per offline persistent session.
  * A collector away 10 minutes from 1,000 nodes at 1 Hz needs 600,000 (plus
- * statuses); on disk each costs ~150 B (LevelDB compresses), so a full
- * queue is ~150 MB, and 8 bytes of memory.
+ * statuses); on disk each costs ~250 B as written and ~60 B once LevelDB
+ * has compacted it, so a full queue is 60-250 MB, and 8 bytes of memory.
  */
 export const DEFAULT_QUEUE_LIMIT = 1_000_000;
 

@@ -32,7 +32,10 @@
  *    Here an acknowledgement is one delete in a group-committed batch and
  *    re-sending needs no write: the message ids of the current connection
  *    live in memory (after a reconnect everything unacknowledged is sent
- *    again anyway).
+ *    again anyway). And the queue goes out a page at a time through
+ *    Client#publish, where aedes' own sender writes one message per turn of
+ *    the event loop: a collector's catch-up of 600,000 took 64 s instead of
+ *    91 s; the broker alone sends ~38,000 messages/s.
  * 5. **Packet ids.** MQTT has 65,535 of them, and one may not be reused while
  *    its message is unacknowledged; aedes hands them out in a circle without
  *    looking. A collector acknowledges only after its commit and may hold
@@ -56,7 +59,10 @@ export interface QueueBroker {
 export interface QueueClient {
   id: string;
   clean?: boolean;
+  closed?: boolean;
   duplicates?: Record<string, number>;
+  /** aedes' Client#publish: send this client a message (QoS 1 and 2 respected); `done` once written. */
+  publish?(packet: QueuePacket, done: (error?: Error) => void): void;
 }
 
 /** An aedes packet, as far as the queues look at it. */
@@ -84,6 +90,13 @@ export interface QueueSubscription {
 const QUEUED = "espfleet-queue";
 /** Messages read from the store at a time while a queue is sent. */
 const PAGE = 500;
+/**
+ * Messages of a queue handed to aedes and not yet written to the socket: a
+ * page goes out in one turn of the event loop (aedes' own queue sender
+ * writes one message per turn: ~6,500 a second here), and the socket's
+ * buffer stays bounded (~200 KB).
+ */
+const MAX_WRITING = 1000;
 /**
  * Most messages of a queue sent and not yet acknowledged: well under the
  * 65,535 packet ids, well over what one transaction of the collector holds
@@ -176,7 +189,8 @@ export class SessionQueues {
   /** aedes' outgoingEnqueueCombi: `packet` for every persistent session subscribed to it. */
   async enqueue(subs: QueueSubscription[], packet: QueuePacket): Promise<void> {
     const seq = this.base + (packet.brokerCounter ?? 0);
-    if (this.queuedEarly.delete(seq)) {
+    // Queued already: before its PUBACK, or it is being sent from the queue (Client#publish queues what it sends).
+    if (packet.brokerId === QUEUED || this.queuedEarly.delete(seq)) {
       return;
     }
     const writes: Promise<void>[] = [];
@@ -254,7 +268,13 @@ export class SessionQueues {
     }
   }
 
-  /** aedes' outgoingStream: what is queued for `client`, in order, then live delivery from where it ended. */
+  /**
+   * aedes' outgoingStream: what is queued for `client`, in order, then live
+   * delivery from where it ended. The messages go out through
+   * Client#publish, a page at a time; the stream itself carries only the
+   * PUBRELs of QoS 2 messages (their packet id must stay), and ends when the
+   * queue is sent (aedes then finishes the CONNECT).
+   */
   stream(client: QueueClient): Readable {
     return Readable.from(this.drain(client));
   }
@@ -271,27 +291,47 @@ export class SessionQueues {
 
   private async *drain(client: QueueClient): AsyncGenerator<QueuePacket> {
     const queue = this.queues.get(client.id);
+    const publish = client.publish?.bind(client);
     let last = 0;
-    if (queue !== undefined) {
+    if (queue !== undefined && publish !== undefined) {
       queue.inflight.clear();
       queue.wake();
+      let writing = 0;
+      const written = (): void => {
+        writing--;
+        queue.wake();
+      };
       for (;;) {
         // Re-read each time: what was queued while the last page was sent is sent too.
         const seqs = queue.index.after(last, PAGE);
         if (seqs.length === 0) {
-          break;
+          if (writing === 0) {
+            break;
+          }
+          // The last writes first: then the queue is looked at again (no await between that look and the switch to live).
+          await queue.nextAck();
+          continue;
         }
         const messages = await this.options.store.get(client.id, seqs);
         for (let i = 0; i < seqs.length; i++) {
           last = seqs[i];
           const message = messages[i];
           // Acknowledged meanwhile (sent on an earlier connection) or lost from the store: nothing to send.
-          if (message !== undefined && queue.index.has(seqs[i])) {
-            while (queue.inflight.size >= MAX_INFLIGHT) {
-              await queue.nextAck();
-            }
-            yield packetOf(message, seqs[i]);
+          if (message === undefined || !queue.index.has(seqs[i])) {
+            continue;
           }
+          if (message.cmd === "pubrel") {
+            yield packetOf(message, seqs[i]);
+            continue;
+          }
+          while (writing >= MAX_WRITING || queue.inflight.size + writing >= MAX_INFLIGHT) {
+            await queue.nextAck(); // woken by a PUBACK and by a finished write
+          }
+          if (client.closed === true) {
+            return;
+          }
+          writing++;
+          publish(packetOf(message, seqs[i]), written);
         }
       }
     }
@@ -336,6 +376,11 @@ function stored(packet: QueuePacket): StoredMessage {
   return message;
 }
 
+/**
+ * A queued message to send. RETAIN is 0: it goes out because it matches a
+ * subscription the session has, not because one was just made (MQTT 3.1.1
+ * 3.3.1-9); aedes would also not track the acknowledgement of a retained one.
+ */
 function packetOf(message: StoredMessage, seq: number): QueuePacket {
-  return { ...message, brokerId: QUEUED, brokerCounter: seq };
+  return { ...message, retain: false, brokerId: QUEUED, brokerCounter: seq };
 }

@@ -108,7 +108,9 @@ class Child {
   constructor(settings: BenchChildSettings) {
     this.child = fork(TSX ? CHILD_SOURCE : CHILD_BUNDLE, [JSON.stringify(settings)], {
       // Bundled: plain node (process.execArgv is tsx's loader, for this script only).
-      execArgv: [...(TSX ? process.execArgv : []), "--expose-gc", "--max-old-space-size=8192"],
+      // A young generation of one fixed size (16 MB semi-spaces, V8's largest default), filled before the
+      // first RSS reading (fleet-bench-child.ts): it is not memory per node.
+      execArgv: [...(TSX ? process.execArgv : []), "--expose-gc", "--max-old-space-size=8192", "--min-semi-space-size=16", "--max-semi-space-size=16"],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     this.child.on("message", (m: FromBenchChild) => {

@@ -16,7 +16,7 @@ export function addEmbeddedBrokerOptions(command: Command): Command {
       new Option(
         "--broker-store <folder|memory>",
         "where the embedded broker keeps persistent sessions, their queued QoS 1 messages and retained messages: a folder (LevelDB) keeps them across a restart of espfleet " +
-          "and a kill -9, not a power cut (no fsync); costs ~150 B of disk per queued message and a write and a delete per message to a persistent session. " +
+          "and a kill -9, not a power cut (no fsync); costs 60-250 B of disk per queued message (less once compacted) and a write and a delete per message to a persistent session. " +
           `"memory": nothing written, all lost when this run stops, ~0.7 KB of memory per queued message (default: ${DEFAULT_BROKER_STORE} for the broker on the default --port ${DEFAULT_EMBEDDED_PORT}, memory, saying so, when another run holds that folder; memory on any other port: another broker, whose sessions must not mix with that one's)`,
       ),
     )
@@ -24,7 +24,7 @@ export function addEmbeddedBrokerOptions(command: Command): Command {
       new Option(
         "--broker-queue <messages>",
         "most messages the embedded broker keeps for one offline persistent session (a stopped collector or watch); newer ones are dropped, as mosquitto does, " +
-          `and counted on $SYS/espfleet/dropped/<client id>, which the collector records (default: ${DEFAULT_QUEUE_LIMIT.toLocaleString("en-US")}: 16 minutes of 1,000 nodes at 1 Hz, ~150 MB of disk)`,
+          `and counted on $SYS/espfleet/dropped/<client id>, which the collector records (default: ${DEFAULT_QUEUE_LIMIT.toLocaleString("en-US")}: 16 minutes of 1,000 nodes at 1 Hz, 60-250 MB of disk)`,
       ).argParser(countArg(1, 1_000_000_000)),
     )
     .addOption(

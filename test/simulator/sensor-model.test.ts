@@ -61,6 +61,14 @@ describe("sensor models (simulator/sensor-model.ts)", () => {
     expect(m.read("smell")).toMatch(/no simulated sensor/);
   });
 
+  it("a stuck fault injected before the first read has nothing to repeat: reads go on, and the fault is gone", () => {
+    const m = model();
+    m.inject("temperature", "stuck", 3);
+    const reads = series(m, "temperature", 4) as number[];
+    expect(reads).toEqual(series(model(), "temperature", 4));
+    expect(new Set(reads).size).toBeGreaterThan(1);
+  });
+
   it("draws random faults at the configured rate", () => {
     const m = model(5, 1, { fail: 0.2, stuck: 0, spike: 0, throw: 0 });
     const reads = series(m, "humidity", 2000);
