@@ -42,6 +42,28 @@ const luaSubset = {
   },
 };
 
+/**
+ * Dependencies point one way (README "Architecture"): cli → tools
+ * (simulator, ops, host-bridge, device) → broker, common → firmware/core.
+ * Nothing imports back up, and product code never imports scripts/ or test/.
+ * Tools may use each other where one job is built on another (the Firmata
+ * bridge's nodes are simulator nodes; flash --virtual starts a virtual device).
+ */
+const up = (...folders) => ({
+  // A relative import that climbs to the repository's root and goes into one of `folders`.
+  regex: `^(\\.\\./)+(${folders.join("|")})(/|$)`,
+  message: `imports point one way: cli → simulator/ops/host-bridge/device → broker/common → firmware/core; ${folders.join(", ")} is above this folder (README "Architecture").`,
+});
+const layer = (files, ...folders) => ({
+  files,
+  rules: { "no-restricted-imports": ["error", { patterns: [up(...folders)] }] },
+});
+const layers = [
+  layer(["simulator/**/*.ts", "ops/**/*.ts", "host-bridge/**/*.ts", "device/**/*.ts"], "cli", "scripts", "test"),
+  layer(["broker/**/*.ts", "common/**/*.ts"], "cli", "scripts", "test", "simulator", "ops", "host-bridge", "device"),
+  layer(["firmware/**/*.ts"], "cli", "scripts", "test", "simulator", "ops", "host-bridge", "device", "broker", "common"),
+];
+
 export default tseslint.config(
   { ignores: ["node_modules/", "build/", "firmware/dist/", "scratch/", "reports/", ".stryker-tmp/", "**/*.lua"] },
   js.configs.recommended,
@@ -65,6 +87,7 @@ export default tseslint.config(
     },
   },
   luaSubset,
+  ...layers,
   // Ambient declarations of Lua globals must be `var`.
   { files: ["firmware/types/*.d.ts"], rules: { "no-var": "off" } },
 );
