@@ -23,6 +23,8 @@ export interface VirtualDeviceFleetOptions {
   idFor?: (index: number) => string;
   /** Options shared by every device (fsDir and id are set per device). */
   device?: Omit<VirtualDeviceOptions, "fsDir" | "id">;
+  /** Options of one device, over `device` (the Lua engine sets each board's ADC mode from its sensors). */
+  deviceFor?: (index: number, id: string) => Omit<VirtualDeviceOptions, "fsDir" | "id">;
   /** Pause between two power-ons, in ms, so N devices do not all compile app.lua at once. Default 20. */
   staggerMs?: number;
 }
@@ -53,7 +55,7 @@ export class VirtualDeviceFleet {
       if (options.firmwareDir !== undefined) {
         flashFirmware(fsDir, options.firmwareDir, { ...options.config, node_id: id }, options.files);
       }
-      this.devices.push(new VirtualDevice({ ...options.device, fsDir, id }));
+      this.devices.push(new VirtualDevice({ ...options.device, ...options.deviceFor?.(i, id), fsDir, id }));
     }
   }
 

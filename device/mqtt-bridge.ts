@@ -55,6 +55,8 @@ export interface MqttBridgeOptions {
   deliver: (h: number, socket: number, what: MqttEvent, ...args: (string | number | Buffer)[]) => void;
   /** Every PUBLISH the device put on the wire (counters, tests). */
   onPublish?: (topic: string, payload: Buffer, qos: number, retain: boolean) => void;
+  /** The broker acknowledged one of them (QoS 0: written out), as the fleet's `acked` counter counts. */
+  onAcked?: (topic: string) => void;
   /**
    * The `tls` module's state: whether `tls.cert.verify` is on and the CA(s)
    * in its flash area. Off (NodeMCU's default), a secure connection trusts
@@ -213,8 +215,12 @@ export class MqttBridge {
     }
     const q = (qos > 2 ? 2 : qos < 0 ? 0 : qos) as 0 | 1 | 2;
     s.client.publish(topic, payload, { qos: q, retain }, (error) => {
-      if (error == null && this.sessions.get(h) === s) {
-        this.deliver(h, socket, "sent");
+      if (error == null) {
+        // Acknowledged even when the Lua client moved on since: the broker has the message.
+        this.options.onAcked?.(topic);
+        if (this.sessions.get(h) === s) {
+          this.deliver(h, socket, "sent");
+        }
       }
     });
     this.options.onPublish?.(topic, payload, q, retain);

@@ -81,6 +81,13 @@ export interface VirtualDeviceOptions {
    * device's folder.
    */
   lfsBytes?: number;
+  /**
+   * The ADC mode a fresh device powers on in: adc.INIT_ADC (0, default: A0 is read, as on a board fresh
+   * from esptool) or adc.INIT_VDD33 (255: adc.readvdd33() answers, as on a board where
+   * adc.force_init_mode(adc.INIT_VDD33) ran once). NodeMCU keeps the mode in flash (esp_init_data);
+   * force_init_mode changes it for the next boot.
+   */
+  adcMode?: number;
 }
 
 export function parseModules(list: string): string[] {

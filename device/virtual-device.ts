@@ -53,6 +53,8 @@ export interface DeviceEvents {
   restart: [reason: string];
   /** A PUBLISH the device put on the wire. */
   publish: [topic: string, payload: Buffer];
+  /** The broker acknowledged a PUBLISH (PUBACK/PUBCOMP; QoS 0: it was written out). */
+  acked: [topic: string];
   /** An error in the emulator itself (a bug in this code, not the firmware's). */
   fault: [message: string];
 }
@@ -95,7 +97,7 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
   private pendingTimer: NodeJS.Timeout | undefined = undefined;
   /** Kept across reboots (lost at power-off, i.e. when the process ends). */
   private readonly rtcmem: number[] = new Array<number>(128).fill(0);
-  private adcMode = 0;
+  private adcMode: number;
   private wifiSaved: { ssid: string; pwd: string; auto: boolean } | undefined = undefined;
   /** The tls module's certificate flash area (tls.cert.verify(PEM)); kept across reboots, lost at power-off. */
   private tlsCa: string | undefined = undefined;
@@ -116,6 +118,7 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
     this.chipId = options.chipId ?? chipIdFor(this.id);
     this.seed = options.seed ?? this.chipId;
     this.budgetBytes = Math.round((options.heapKb ?? DEFAULT_HEAP_KB) * 1024);
+    this.adcMode = options.adcMode ?? 0;
     this.modules = options.modules ?? DEFAULT_MODULES;
     this.sensors = options.sensors ?? new SimpleSensors(this.seed);
     if (options.broker !== undefined) {
@@ -267,6 +270,7 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
         this.stats.publishes++;
         this.emit("publish", topic, payload);
       },
+      onAcked: (topic) => this.emit("acked", topic),
       tls: () => ({ verify: this.tlsVerify, ca: this.tlsCa }),
     });
     this.tlsVerify = false;

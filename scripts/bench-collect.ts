@@ -30,20 +30,21 @@
  * embedded broker in its own process stands in).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { collectorTopics } from "../broker/collector-session";
 import type { BrokerTarget } from "../broker/target";
 import { formatCount, parseDuration } from "../common/units";
 import { openPgStore } from "../ops/collect/pg-store";
 import { openPgliteStore } from "../ops/collect/pglite-store";
+import { openPgliteWorkerStore } from "../ops/collect/pglite-worker-store";
 import type { Store } from "../ops/collect/store";
 import { MOSQUITTO, Mosquitto, freePort } from "../test/e2e/support/mosquitto";
 import { PostgresServer, postgresMissing } from "../test/ops/support/postgres-server";
 import { startBrokerChild, type BrokerChild } from "./bench/collect-bench-children";
 import { runCatchup, type CatchupResult } from "./bench/collect-catchup";
 import { runE2e, type E2eResult } from "./bench/collect-e2e";
-import { bulk, viaMqtt } from "./bench/collect-ingest";
+import { bulk, viaMqtt, type MqttIngest } from "./bench/collect-ingest";
 
 const QUICK = process.argv.includes("--quick");
 
@@ -83,19 +84,21 @@ const target = (port: number, embedded: boolean): BrokerTarget => ({
 
 interface IngestRow {
   store: string;
-  mqtt: number;
+  mqtt: MqttIngest;
   bulk: number;
 }
 
-async function ingest(dir: string, broker: BrokerTarget): Promise<IngestRow[]> {
-  const options = { ...INGEST, target: broker };
+async function ingest(dir: string, broker: BrokerTarget, brokerPid: number | undefined): Promise<IngestRow[]> {
+  const options = { ...INGEST, target: broker, ...(brokerPid !== undefined ? { brokerPid } : {}) };
   log(`ingest: ${formatCount(INGEST.nodes * INGEST.perNode)} readings (${INGEST.nodes} nodes x ${formatCount(INGEST.perNode)}), transactions of up to ${INGEST.batch}`);
   const rows: IngestRow[] = [];
   let folders = 0;
-  const pgliteFolder = (): Promise<Store> => openPgliteStore({ dataDir: join(dir, `pglite-${++folders}`) });
+  // The collector's PGlite runs in a worker thread, as `espfleet collect` opens it; the bulk insert calls PGlite in its own thread (no MQTT, nothing to overlap).
+  const pgliteWorker = (): Promise<Store> => openPgliteWorkerStore({ dataDir: join(dir, `pglite-${++folders}`) });
+  const pgliteInThread = (): Promise<Store> => openPgliteStore({ dataDir: join(dir, `pglite-${++folders}`) });
   if (STORES.includes("pglite")) {
     log("  PGlite (embedded, a folder on disk; each fresh database takes seconds to create)…");
-    rows.push({ store: "PGlite", mqtt: await viaMqtt(options, pgliteFolder, "bench-pglite"), bulk: await bulk(options, pgliteFolder) });
+    rows.push({ store: "PGlite", mqtt: await viaMqtt(options, pgliteWorker, "bench-pglite"), bulk: await bulk(options, pgliteInThread) });
   }
   if (STORES.includes("postgres")) {
     const missing = postgresMissing();
@@ -115,8 +118,8 @@ async function ingest(dir: string, broker: BrokerTarget): Promise<IngestRow[]> {
   return rows;
 }
 
-async function endToEnd(dir: string, broker: BrokerTarget): Promise<E2eResult | undefined> {
-  const options = { target: broker, dir, ...E2E, processes: PROCESSES, log };
+async function endToEnd(dir: string, broker: BrokerTarget, brokerPid: number | undefined): Promise<E2eResult | undefined> {
+  const options = { target: broker, dir, ...E2E, processes: PROCESSES, log, ...(brokerPid !== undefined ? { brokerPid } : {}) };
   if (E2E_STORE !== "postgres") {
     log(`e2e: ${formatCount(E2E.nodes)} nodes at 1 Hz, the collector into PGlite`);
     return runE2e(options);
@@ -168,10 +171,10 @@ async function main(): Promise<void> {
   let caught: CatchupResult | undefined = undefined;
   try {
     if (RUNS.includes("ingest")) {
-      ingestRows = await ingest(dir, broker);
+      ingestRows = await ingest(dir, broker, mosquitto?.pid());
     }
     if (RUNS.includes("e2e")) {
-      e2e = await endToEnd(dir, broker);
+      e2e = await endToEnd(dir, broker, mosquitto?.pid());
     }
     if (RUNS.includes("catchup")) {
       caught = await catchup(dir);
@@ -184,7 +187,18 @@ async function main(): Promise<void> {
   if (ingestRows.length > 0) {
     log("\n| store | collector (MQTT -> commit -> PUBACK) | bulk insert, no MQTT | collector / bulk |\n|---|---|---|---|");
     for (const r of ingestRows) {
-      log(`| ${r.store} | ${formatCount(r.mqtt)} readings/s | ${formatCount(r.bulk)} readings/s | ${Math.round((100 * r.mqtt) / r.bulk)} % |`);
+      log(`| ${r.store} | ${formatCount(r.mqtt.rate)} readings/s | ${formatCount(r.bulk)} readings/s | ${Math.round((100 * r.mqtt.rate) / r.bulk)} % |`);
+    }
+    for (const r of ingestRows) {
+      if (r.mqtt.cpu.length > 0) {
+        // What the collector's run cost the machine: the collector process (MQTT thread + PGlite worker) and the broker, as cores busy.
+        const total = INGEST.nodes * INGEST.perNode;
+        const parts = r.mqtt.cpu.map((c) => `${c.name} ${(c.seconds / r.mqtt.seconds).toFixed(2)} cores (${formatCount(Math.round((c.seconds * 1e6) / total))} µs/reading)`);
+        log(
+          `${r.store}: drained in ${r.mqtt.seconds.toFixed(2)} s, the first commit after ${formatCount(Math.round(r.mqtt.firstCommitS * 1000))} ms (start, connect, subscribe); ` +
+            `CPU meanwhile: ${parts.join(", ")}; together ${(r.mqtt.cpu.reduce((n, c) => n + c.seconds, 0) / r.mqtt.seconds).toFixed(2)} of ${availableParallelism()} cores`,
+        );
+      }
     }
   }
   if (e2e !== undefined) {
@@ -193,6 +207,13 @@ async function main(): Promise<void> {
     log(
       `| ${formatCount(e2e.nodes)} | ${e2e.windowS} s | ${formatCount(e2e.rate)} | ${ms(e2e.p50)} / ${ms(e2e.p99)} / ${ms(e2e.max)} | ${formatCount(e2e.acked)} | ${formatCount(e2e.stored)} | ${formatCount(e2e.lost)} | ${formatCount(e2e.duplicateRows)} | ${formatCount(e2e.gaps)} |`,
     );
+    if (e2e.cpu.length > 0) {
+      // What the 2 cores went to: the window's CPU seconds of each part, as cores busy, and per reading stored.
+      const readings = e2e.rate * e2e.windowS;
+      const parts = e2e.cpu.map((c) => `${c.name} ${(c.seconds / e2e.windowS).toFixed(2)} cores (${formatCount(Math.round((c.seconds * 1e6) / Math.max(1, readings)))} µs/reading)`);
+      const total = e2e.cpu.reduce((n, c) => n + c.seconds, 0) / e2e.windowS;
+      log(`CPU in the window: ${parts.join(", ")}; together ${total.toFixed(2)} of ${availableParallelism()} cores`);
+    }
     log(`e2e target (p99 < 2 s, none lost, none stored twice): ${verdict(e2e.p99 < 2000 && e2e.lost === 0 && e2e.duplicateRows === 0)}`);
   }
   if (caught !== undefined) {

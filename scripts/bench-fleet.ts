@@ -29,6 +29,8 @@
  *   npm run bench:fleet -- --interval 2s      another reading interval per node (default 1s)
  *   npm run bench:fleet -- --sides simulator  only one side (baseline, simulator; default both)
  *   npm run bench:fleet -- --tsx              the child's TypeScript through tsx, not bundled
+ *   npm run bench:fleet -- --state-dir DIR    the simulated nodes' files in DIR (default: tmpfs, /dev/shm),
+ *                                             e.g. a folder on a disk, to see what durable acks cost there
  *
  * Profiles: BENCH_PROF=1 writes CPU profiles of each measured process (its
  * window, then its fan-out rounds) to build/bench-profiles; BENCH_HEAP=1 a
@@ -40,6 +42,8 @@
  * script checks `ulimit -n` up front and says how to raise it when too low.
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import { newRequestId, sendConfigChange } from "../ops/config/change";
@@ -81,6 +85,11 @@ if (!windowParsed.ok || !intervalParsed.ok || sizes.some((n) => !Number.isIntege
 }
 const WINDOW_MS = windowParsed.value;
 const SIDES = (argument("--sides") ?? "baseline,simulator").split(",");
+const stateArgument = argument("--state-dir");
+const STATE_PARENT = stateArgument !== undefined ? resolve(stateArgument) : undefined;
+if (STATE_PARENT !== undefined) {
+  mkdirSync(STATE_PARENT, { recursive: true });
+}
 
 function openFileLimit(): number {
   try {
@@ -135,7 +144,7 @@ class Child {
 }
 
 async function runSide(mode: "baseline" | "simulator", nodes: number, port: number, fanout?: (n: number) => Promise<number[][]>) {
-  const child = new Child({ mode, nodes, port, intervalMs: INTERVAL_MS, connectRate: CONNECT_RATE, payload: PAYLOAD });
+  const child = new Child({ mode, nodes, port, intervalMs: INTERVAL_MS, connectRate: CONNECT_RATE, payload: PAYLOAD, stateParent: STATE_PARENT });
   const connected = await child.next("connected", 120_000 + (nodes / CONNECT_RATE) * 3000);
   await new Promise((r) => setTimeout(r, WARMUP_MS));
   const measuring = child.next("window", WINDOW_MS + 120_000);
@@ -219,7 +228,7 @@ async function main(): Promise<void> {
   const mosquitto = await Mosquitto.start({ extraConfig: ["max_connections -1", "set_tcp_nodelay true"] });
   process.stdout.write(
     `mosquitto on ${mosquitto.url}; ${INTERVAL_MS} ms interval, QoS 1, connect rate ${CONNECT_RATE}/s, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up; ` +
-      `measured processes run ${TSX ? "the TypeScript through tsx" : "an esbuild bundle (as espfleet run)"}\n\n`,
+      `measured processes run ${TSX ? "the TypeScript through tsx" : "an esbuild bundle (as espfleet run)"}; node files in ${STATE_PARENT ?? "tmpfs (/dev/shm)"}\n\n`,
   );
   const header = `${"N".padStart(6)}  ${"side".padEnd(10)} ${"connect".padStart(9)} ${"msgs/s".padStart(9)} ${"CPU/msg".padStart(9)} ${"RSS/node".padStart(9)} ${"heap/node".padStart(9)} ${"RSS".padStart(9)}  config fan-out p50 / p99 / max`;
   const rows: string[] = [header];

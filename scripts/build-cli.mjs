@@ -7,6 +7,10 @@
  *
  * - Code splitting: each command's work is imported when it runs (cli/),
  *   so `espfleet --help` loads commander and the option tables only.
+ * - A second entry, fleet-worker.js: the worker process of `run --workers N`,
+ *   sharing the CLI's chunks (the sources' fleet-worker-entry.js, which
+ *   loads tsx, is left for ESPFLEET_TSX=1 and the tests); and likewise
+ *   pglite-worker.js, the collector's PGlite worker thread.
  * - npm packages stay outside the bundle (resolved from node_modules),
  *   but for the few in BUNDLED, which load much faster bundled.
  * - Paths a module finds at run time next to its source (import.meta.url /
@@ -29,11 +33,23 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-/** Bump when the build's shape changes: older builds are then rebuilt. */
-const FORMAT = 1;
+/** Bump when the build's shape changes: older builds are then rebuilt. (2: the fleet worker entry.) */
+const FORMAT = 2;
 /** Older builds are removed this long after a newer one replaced them (a process may still be loading their chunks). */
 const KEEP_OLD_MS = 60 * 60_000;
 const ENTRY = "cli/main.ts";
+/**
+ * The worker process of `run --workers N` (simulator/worker-fleet.ts forks
+ * it): built too, sharing the CLI's chunks, so a worker starts plain
+ * JavaScript as the CLI does instead of compiling TypeScript through tsx.
+ */
+const WORKER_ENTRY = "simulator/fleet-worker.ts";
+/**
+ * The collector's PGlite worker thread (ops/collect/pglite-worker-store.ts
+ * starts it): built as well, for the same reason (and tsx is only a
+ * development dependency).
+ */
+const PGLITE_WORKER_ENTRY = "ops/collect/pglite-worker.ts";
 /**
  * npm packages bundled in, not loaded from node_modules at run time: mqtt
  * costs 150-400 ms to load as its hundred CommonJS files, ~15 ms bundled.
@@ -125,7 +141,9 @@ function sourcePathsPlugin(outdir) {
       `const __espfleetRoot = new URL(${JSON.stringify(toRoot)}, import.meta.url);\n` +
       `const __espfleetSourceUrl = (file) => new URL(file, __espfleetRoot).href;\n` +
       `const __espfleetSourcePath = (file) => __espfleetToPath(new URL(file, __espfleetRoot));\n` +
-      `const __espfleetSourceDir = (dir) => __espfleetToPath(new URL(dir === "" ? "." : dir, __espfleetRoot)).replace(/[\\\\/]$/, "");\n`,
+      `const __espfleetSourceDir = (dir) => __espfleetToPath(new URL(dir === "" ? "." : dir, __espfleetRoot)).replace(/[\\\\/]$/, "");\n` +
+      // The build folder, for code that starts another built entry (worker-fleet.ts: fleet-worker.js); absent when run from the sources.
+      `const __espfleetBundleUrl = import.meta.url;\n`,
   };
 }
 
@@ -147,7 +165,7 @@ export async function buildCli({ root = buildRoot(), log = () => undefined } = {
   const { banner, ...plugin } = sourcePathsPlugin(outdir);
   const result = await build({
     absWorkingDir: ROOT,
-    entryPoints: { main: ENTRY },
+    entryPoints: { main: ENTRY, "fleet-worker": WORKER_ENTRY, "pglite-worker": PGLITE_WORKER_ENTRY },
     outdir,
     bundle: true,
     splitting: true,

@@ -12,19 +12,17 @@
  * still opens its database (6-14 s the first time) are queued for it, not
  * lost; the broker keeps it in .espfleet/broker across runs.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, openSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { installPackages, packagesInstalled } from "./lib/install-packages.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-if (!existsSync(join(root, "node_modules", ".package-lock.json"))) {
-  process.stdout.write("start: npm packages are not installed yet; installing them (npm ci)…\n");
-  const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-  const install = spawnSync(npm, ["ci", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
-  if (install.status !== 0) {
-    process.stderr.write("start: npm ci failed; check the network and run `npm ci` yourself, then `npm start` again\n");
+if (!packagesInstalled(root)) {
+  if (!(await installPackages({ root, who: "start" }))) {
+    process.stderr.write("start: check the network and run `npm ci` yourself, then `npm start` again\n");
     process.exit(1);
   }
 }

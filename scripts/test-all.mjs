@@ -12,6 +12,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { installPackages, packagesInstalled } from "./lib/install-packages.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 process.chdir(root);
@@ -68,12 +69,8 @@ function ensureSystemPackages() {
   return r.status === 0 && SYSTEM_PACKAGES.every(works);
 }
 
-function ensureNodeModules() {
-  if (existsSync(join(root, "node_modules", ".package-lock.json"))) {
-    return true;
-  }
-  log("test: installing npm packages (npm ci)");
-  return run("npm", ["ci", "--no-audit", "--no-fund"]).status === 0;
+async function ensureNodeModules() {
+  return packagesInstalled(root) || (await installPackages({ root, who: "test" }));
 }
 
 /** A step that is one check: passes when the command exits 0. */
@@ -128,13 +125,12 @@ function busted(lua) {
   results.push({ name, passed, failed });
 }
 
-function main() {
+async function main() {
   if (!ensureSystemPackages()) {
     log("0 passed, 1 failed");
     process.exit(1);
   }
-  if (!ensureNodeModules()) {
-    log("test: npm ci failed");
+  if (!(await ensureNodeModules())) {
     log("0 passed, 1 failed");
     process.exit(1);
   }
@@ -160,4 +156,4 @@ function main() {
   process.exit(failed === 0 ? 0 : 1);
 }
 
-main();
+await main();

@@ -3,9 +3,13 @@
  * one-line live summary (connected/offline, msg/s, acks, buffered, dropped)
  * redrawn in place, with log lines scrolling above it. Without a TTY (CI,
  * a pipe) it prints a plain summary line every few seconds instead.
+ * msg/s is over the last 10 s, sliding, as in `watch`: nodes that publish
+ * slower than the redraw (a 2 s interval) would otherwise read 0 and twice
+ * the true rate in turn.
  */
 import cliProgress from "cli-progress";
 import type { FleetSnapshot } from "./fleet-counters";
+import { RATE_WINDOW_MS, SlidingRate } from "../common/sliding-rate";
 import { formatCount } from "../common/units";
 
 /** Non-interactive output prints a summary this often. */
@@ -15,13 +19,14 @@ export class LiveView {
   private bars: cliProgress.MultiBar | undefined = undefined;
   private bar: cliProgress.SingleBar | undefined = undefined;
   private statusShown = false;
-  private last: { at: number; published: number } | undefined = undefined;
+  private readonly published = new SlidingRate(RATE_WINDOW_MS);
   private lastPlainAt = 0;
-  private rate = 0;
 
   constructor(
     private readonly out: NodeJS.WriteStream,
     private readonly interactive: boolean = out.isTTY === true,
+    /** The clock, in ms (tests step it). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** A line above the bar or status line. */
@@ -77,14 +82,13 @@ export class LiveView {
 
   /** Redraw the summary from a fresh snapshot (call about once a second). */
   update(s: FleetSnapshot): void {
-    const now = performance.now();
-    if (this.last !== undefined && now > this.last.at) {
-      this.rate = ((s.published - this.last.published) * 1000) / (now - this.last.at);
-    }
-    this.last = { at: now, published: s.published };
-    const line = summaryLine(s, this.rate);
+    const now = this.now();
+    this.published.total(now, s.published);
+    const line = summaryLine(s, this.published.rate(now));
     if (this.interactive) {
-      this.out.write("\r\x1b[2K" + line.slice(0, (this.out.columns ?? 200) - 1));
+      // A terminal that reports no size (0 columns: `script`, some CI ptys) is taken as wide, not as 0 wide.
+      const width = this.out.columns > 0 ? this.out.columns : 200;
+      this.out.write("\r\x1b[2K" + line.slice(0, width - 1));
       this.statusShown = true;
     } else if (Date.now() - this.lastPlainAt >= PLAIN_EVERY_MS) {
       this.lastPlainAt = Date.now();

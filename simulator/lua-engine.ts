@@ -8,8 +8,19 @@
  * Differences from the TypeScript engine: a device cannot say goodbye on
  * Ctrl-C (the firmware has no shutdown), so stop() powers it off and the
  * broker publishes its last will, the same retained "offline" payload.
- * PUBACKs, offline buffers and sensor faults are not visible from outside
- * the Lua state, so those counters stay 0.
+ * Readings and their acks are counted on the wire, as the TypeScript engine
+ * counts them (published: a reading's PUBLISH went out; acked: the broker's
+ * PUBACK came back, or for QoS 0 it was written out). Offline buffers and
+ * sensor faults are not visible from outside the Lua state, so those
+ * counters stay 0.
+ *
+ * Each board powers on in the ADC mode its sensors need: adc.INIT_VDD33
+ * when they list vdd and not adc (adc.readvdd33() answers), else
+ * adc.INIT_ADC (adc.read(0) answers). That is a board on which
+ * adc.force_init_mode(adc.INIT_VDD33) ran once, as NodeMCU's adc docs
+ * prescribe for supply readings; the TypeScript engine's sensor model reads
+ * vdd without asking, so both engines send the default sensors
+ * (temperature, humidity, vdd) without a failed read.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -39,6 +50,19 @@ export const FIRMWARE_DIST = join(dirname(fileURLToPath(import.meta.url)), "..",
 const UPLOADED_LFS = ["init.lua"] as const;
 const UPLOADED_LC = ["init.lua", "app.lc", "cfg.lc"] as const;
 
+/** NodeMCU's adc.INIT_ADC and adc.INIT_VDD33 (app/modules/adc.c). */
+export const ADC_MODE = { adc: 0, vdd33: 0xff } as const;
+
+/**
+ * The ADC mode a board reading `sensors` is set up in: VDD33 for vdd
+ * without adc; otherwise the ADC on A0 (both listed: vdd reads fail, as on
+ * hardware, where one ADC reads one or the other).
+ */
+export function adcModeFor(sensors: unknown): number {
+  const list = Array.isArray(sensors) ? sensors : [];
+  return list.includes("vdd") && !list.includes("adc") ? ADC_MODE.vdd33 : ADC_MODE.adc;
+}
+
 export interface LuaFleetOptions extends Omit<FleetOptions, "faults" | "dayStartMs"> {
   /** Lua heap budget per device, in KB. */
   heapKb: number;
@@ -54,7 +78,7 @@ export class LuaFleet {
   /** Nodes that kept a stored run-time setting the options asked to change. */
   keptStored = 0;
   fleet: VirtualDeviceFleet | undefined = undefined;
-  private readonly counts = { published: 0, configApplied: 0, configRejected: 0 };
+  private readonly counts = { published: 0, acked: 0, configApplied: 0, configRejected: 0 };
   private readonly dataTopic: string;
   private readonly ackPrefix: string;
   private stopped = false;
@@ -74,6 +98,7 @@ export class LuaFleet {
     const o = this.options;
     const settings: FleetNodeSettings = { broker: o.broker, initial: o.initial ?? {}, fixed: o.fixed ?? {} };
     const idFor = (i: number): string => nodeId(o.first + i);
+    const adcModes: number[] = [];
     for (let i = 0; i < o.count; i++) {
       const id = idFor(i);
       const dir = join(o.stateDir, id);
@@ -85,6 +110,7 @@ export class LuaFleet {
         this.keptStored++;
       }
       const config: Record<string, unknown> = { ...seeded.config };
+      adcModes.push(adcModeFor(config.sensors));
       // The virtual access point takes any network name; the firmware needs one to join.
       if (config.wifi_ssid === "") {
         config.wifi_ssid = "espfleet";
@@ -97,11 +123,17 @@ export class LuaFleet {
       rootDir: o.stateDir,
       idFor,
       device: { wifiJoinDelayMs: 100, ...o.device, heapKb: o.heapKb },
+      deviceFor: (i) => ({ adcMode: adcModes[i] ?? ADC_MODE.adc }),
     });
     this.fleet = fleet;
     for (const device of fleet.devices) {
       const id = device.id;
       device.on("publish", (topic: string, payload: Buffer) => this.onPublish(topic, payload.toString("utf8")));
+      device.on("acked", (topic: string) => {
+        if (topicMatches(this.dataTopic, topic)) {
+          this.counts.acked++;
+        }
+      });
       device.on("panic", (used: number, budget: number) =>
         this.log(id, "error", `heap panic: ${Math.round(used / 1024)} KB over the ${Math.round(budget / 1024)} KB budget (--heap-kb); rebooting`),
       );
@@ -134,7 +166,7 @@ export class LuaFleet {
       connectFailures: 0,
       disconnects: 0,
       published: this.counts.published,
-      acked: 0,
+      acked: this.counts.acked,
       configApplied: this.counts.configApplied,
       configRejected: this.counts.configRejected,
       buffered: 0,

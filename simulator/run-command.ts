@@ -268,6 +268,10 @@ async function runFleet(
     connectRate: node.connectRate,
   };
   let runner: Runner;
+  if (flags.engine !== "lua" && flags.sensors.includes("adc") && flags.sensors.includes("vdd")) {
+    // Said, not refused: the simulator's sensor model has no ADC mode, but a board would fail one of the two.
+    out.write("note: a real ESP8266 reads either adc or vdd (one ADC: adc.force_init_mode); the simulator reads both, --engine lua fails every vdd read as a board does\n");
+  }
   if (flags.engine === "lua") {
     const heapKb = flags.heapKb ?? LUA_ENGINE_HEAP_KB;
     const lfs = flags.lfs !== false;

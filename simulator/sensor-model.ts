@@ -125,38 +125,70 @@ const VDD_DRAIN_V_PER_HOUR: [number, number] = [0.002, 0.02];
 /** A stuck sensor repeats its value for this many reads. */
 const STUCK_READS: [number, number] = [5, 50];
 
-class Channel {
-  readonly level: number;
-  readonly amplitude: number;
-  /** Milliseconds of model time since boot. */
-  clockMs = 0;
-  walk = 0;
-  /** Pending injected faults, consumed read by read. */
-  throwReads = 0;
-  failReads = 0;
-  stuckReads = 0;
-  spikeReads = 0;
-  /**
-   * The value a stuck sensor repeats, when `hasStuckValue`. A number field
-   * with a flag, not `number | undefined`: V8 then updates the number in
-   * place, where a field that may hold undefined gets a new heap number at
-   * each read (kept by this long-lived object, so copied by every young
-   * collection until promoted: four per reading per node; issue 14).
-   */
-  stuckValue = 0;
-  hasStuckValue = false;
-  /** Last value returned (when `hasLast`), so a stuck sensor repeats what it last said. */
-  last = 0;
-  hasLast = false;
+/**
+ * Slots of one channel's state in a node's row of a ChannelSlab. "No value"
+ * is NaN (a sensor's value is never NaN: the model clamps it to its range).
+ */
+const LEVEL = 0;
+const AMPLITUDE = 1;
+/** Milliseconds of model time since boot. */
+const CLOCK_MS = 2;
+const WALK = 3;
+/** Pending injected faults, consumed read by read. */
+const THROW_READS = 4;
+const FAIL_READS = 5;
+const STUCK_READS_LEFT = 6;
+const SPIKE_READS = 7;
+/** The value a stuck sensor repeats (NaN: none, the sensor never answered before the fault). */
+const STUCK_VALUE = 8;
+/** Last value returned (NaN until the first), so a stuck sensor repeats what it last said. */
+const LAST = 9;
+const SLOTS_PER_CHANNEL = 10;
+/** A node's row: its four channels in SIMULATED_SENSORS order, then the supply's drain per hour. */
+const DRAIN = SIMULATED_SENSORS.length * SLOTS_PER_CHANNEL;
+const ROW = DRAIN + 1;
 
-  constructor(
-    readonly shape: ChannelShape,
-    prng: Prng,
-  ) {
-    this.level = prng.between(shape.level[0], shape.level[1]);
-    this.amplitude = prng.between(shape.dailyAmplitude[0], shape.dailyAmplitude[1]);
+/**
+ * The numbers of many nodes' sensor models in one Float64Array: the model
+ * changes them at every read, and as fields of small objects (one Channel
+ * object per sensor) each double lived in a heap number of its own (a field
+ * with a double is boxed in V8 with pointer compression): 4 × 128 B of
+ * objects plus ~20 boxes, ~0.8 KB per node, that every young collection
+ * had to visit (issue 14). Here a node costs its row, 41 × 8 B. Rows are
+ * handed out from slabs of a fixed size; a slab is freed with the last
+ * model that uses it (tests make models by the thousand).
+ */
+const ROWS_PER_SLAB = 256;
+let slab = new Float64Array(ROWS_PER_SLAB * ROW);
+let slabRows = 0;
+
+function takeRow(): { cells: Float64Array; base: number } {
+  if (slabRows === ROWS_PER_SLAB) {
+    slab = new Float64Array(ROWS_PER_SLAB * ROW);
+    slabRows = 0;
+  }
+  return { cells: slab, base: ROW * slabRows++ };
+}
+
+/** Index of a sensor's channel in SIMULATED_SENSORS and SHAPE_LIST, or -1. */
+function channelIndex(name: string): number {
+  switch (name) {
+    case "temperature":
+      return 0;
+    case "humidity":
+      return 1;
+    case "adc":
+      return 2;
+    case "vdd":
+      return 3;
+    default:
+      return -1;
   }
 }
+
+const SHAPE_LIST: readonly ChannelShape[] = SIMULATED_SENSORS.map((name) => SHAPES[name]);
+/** The supply's channel: no daily cycle, a drain. */
+const VDD = channelIndex("vdd");
 
 /** Where the model learns the node's current sampling interval (the node's live config). */
 export interface IntervalSource {
@@ -164,8 +196,9 @@ export interface IntervalSource {
 }
 
 export class SensorModel {
-  private readonly channels: Record<SensorName, Channel>;
-  private readonly drainPerHour: number;
+  /** The slab holding this node's row of channel state, and where the row starts. */
+  private readonly cells: Float64Array;
+  private readonly base: number;
   /** One stream for every draw of this node's sensors (levels, walks, noise, faults). */
   private readonly prng: Prng;
 
@@ -186,13 +219,19 @@ export class SensorModel {
     // Stream 2n+1: sensors; stream 2n is the node's reconnect-jitter PRNG (see fleet.ts).
     this.prng = new Prng(seed, nodeNumber * 2 + 1);
     const p = this.prng;
-    this.channels = {
-      temperature: new Channel(SHAPES.temperature, p),
-      humidity: new Channel(SHAPES.humidity, p),
-      adc: new Channel(SHAPES.adc, p),
-      vdd: new Channel(SHAPES.vdd, p),
-    };
-    this.drainPerHour = p.between(VDD_DRAIN_V_PER_HOUR[0], VDD_DRAIN_V_PER_HOUR[1]);
+    const row = takeRow();
+    this.cells = row.cells;
+    this.base = row.base;
+    // Drawn in the order the Channel objects of earlier versions drew them: a seed reads as it always did.
+    for (let i = 0; i < SHAPE_LIST.length; i++) {
+      const at = this.base + i * SLOTS_PER_CHANNEL;
+      const shape = SHAPE_LIST[i];
+      this.cells[at + LEVEL] = p.between(shape.level[0], shape.level[1]);
+      this.cells[at + AMPLITUDE] = p.between(shape.dailyAmplitude[0], shape.dailyAmplitude[1]);
+      this.cells[at + STUCK_VALUE] = Number.NaN;
+      this.cells[at + LAST] = Number.NaN;
+    }
+    this.cells[this.base + DRAIN] = p.between(VDD_DRAIN_V_PER_HOUR[0], VDD_DRAIN_V_PER_HOUR[1]);
   }
 
   /**
@@ -200,94 +239,105 @@ export class SensorModel {
    * spike. Used by tests and fault drills; adds to faults already pending.
    */
   inject(sensor: SensorName, kind: FaultKind, reads: number): void {
-    const channel = this.channels[sensor];
+    const index = channelIndex(sensor);
+    if (index < 0) {
+      // (Typed as a SensorName, but a caller may pass any text: the row of another node must stay untouched.)
+      throw new Error(`no simulated sensor named "${String(sensor)}"`);
+    }
+    const at = this.base + index * SLOTS_PER_CHANNEL;
+    const cells = this.cells;
     if (kind === "throw") {
-      channel.throwReads += reads;
+      cells[at + THROW_READS] += reads;
     } else if (kind === "fail") {
-      channel.failReads += reads;
+      cells[at + FAIL_READS] += reads;
     } else if (kind === "stuck") {
-      channel.stuckReads += reads;
-      channel.stuckValue = channel.last;
-      channel.hasStuckValue = channel.hasLast;
+      cells[at + STUCK_READS_LEFT] += reads;
+      cells[at + STUCK_VALUE] = cells[at + LAST];
     } else {
-      channel.spikeReads += reads;
+      cells[at + SPIKE_READS] += reads;
     }
   }
 
   /** One read: the value in the sensor's unit, or why it failed (Platform.readSensor). */
   read(name: string): SensorRead {
-    // Own properties only: `name` comes from the wire, and a plain object answers for `constructor`, `toString`... (issue 15).
-    const channel = Object.prototype.hasOwnProperty.call(this.channels, name) ? this.channels[name as SensorName] : undefined;
-    if (channel === undefined) {
+    // A switch on the known names: `name` comes from the wire, and a lookup in a plain object answers for `constructor`, `toString`... (issue 15).
+    const index = channelIndex(name);
+    if (index < 0) {
       return `no simulated sensor named "${name}"; the simulator has ${SIMULATED_SENSORS.join(", ")}`;
     }
+    const cells = this.cells;
+    const at = this.base + index * SLOTS_PER_CHANNEL;
+    const shape = SHAPE_LIST[index];
     const dt = Math.max(0, this.interval.intervalMs());
-    channel.clockMs += dt;
-    this.stepWalk(channel, dt);
-    this.rollFaults(channel);
-    if (channel.throwReads > 0) {
-      channel.throwReads--;
+    cells[at + CLOCK_MS] += dt;
+    this.stepWalk(at, shape, dt);
+    this.rollFaults(at);
+    if (cells[at + THROW_READS] > 0) {
+      cells[at + THROW_READS]--;
       throw new SimulatedSensorException(name);
     }
-    if (channel.failReads > 0) {
-      channel.failReads--;
+    if (cells[at + FAIL_READS] > 0) {
+      cells[at + FAIL_READS]--;
       return "simulated read failure: sensor did not answer (timeout)";
     }
-    if (channel.stuckReads > 0 && channel.hasStuckValue) {
-      channel.stuckReads--;
-      return channel.stuckValue;
+    const stuck = cells[at + STUCK_VALUE];
+    if (cells[at + STUCK_READS_LEFT] > 0 && !Number.isNaN(stuck)) {
+      cells[at + STUCK_READS_LEFT]--;
+      return stuck;
     }
-    channel.stuckReads = 0;
-    let value = this.trueValue(name as SensorName, channel) + channel.shape.noise * this.prng.normal();
-    if (channel.spikeReads > 0) {
-      channel.spikeReads--;
-      value += channel.shape.spike;
+    cells[at + STUCK_READS_LEFT] = 0;
+    let value = this.trueValue(index, at, shape) + shape.noise * this.prng.normal();
+    if (cells[at + SPIKE_READS] > 0) {
+      cells[at + SPIKE_READS]--;
+      value += shape.spike;
     }
-    value = clamp(value, channel.shape.range);
-    if (channel.shape.integer) {
+    value = clamp(value, shape.range);
+    if (shape.integer) {
       value = Math.round(value);
     }
-    channel.last = value;
-    channel.hasLast = true;
+    cells[at + LAST] = value;
     return value;
   }
 
   /** Ornstein-Uhlenbeck step: wanders, but is pulled back towards the cycle. */
-  private stepWalk(channel: Channel, dtMs: number): void {
+  private stepWalk(at: number, shape: ChannelShape, dtMs: number): void {
     const minutes = dtMs / 60_000;
-    const pull = Math.min(1, minutes / channel.shape.walkTauMin);
-    channel.walk += -channel.walk * pull + channel.shape.walkSigma * Math.sqrt(minutes) * this.prng.normal();
+    const pull = Math.min(1, minutes / shape.walkTauMin);
+    const walk = this.cells[at + WALK];
+    this.cells[at + WALK] = walk + (-walk * pull + shape.walkSigma * Math.sqrt(minutes) * this.prng.normal());
   }
 
   /** Random faults start with the configured probability per read (one draw each, in a fixed order). */
-  private rollFaults(channel: Channel): void {
+  private rollFaults(at: number): void {
     const rates = this.faults;
     const p = this.prng;
+    const cells = this.cells;
     if (rates.fail > 0 && p.chance(rates.fail)) {
-      channel.failReads++;
+      cells[at + FAIL_READS]++;
     }
-    if (rates.stuck > 0 && p.chance(rates.stuck) && channel.stuckReads === 0 && channel.hasLast) {
-      channel.stuckReads = Math.floor(p.between(STUCK_READS[0], STUCK_READS[1] + 1));
-      channel.stuckValue = channel.last;
-      channel.hasStuckValue = true;
+    if (rates.stuck > 0 && p.chance(rates.stuck) && cells[at + STUCK_READS_LEFT] === 0 && !Number.isNaN(cells[at + LAST])) {
+      cells[at + STUCK_READS_LEFT] = Math.floor(p.between(STUCK_READS[0], STUCK_READS[1] + 1));
+      cells[at + STUCK_VALUE] = cells[at + LAST];
     }
     if (rates.spike > 0 && p.chance(rates.spike)) {
-      channel.spikeReads++;
+      cells[at + SPIKE_READS]++;
     }
     // Drawn last and only when asked for, so a seed without `throw` reads as it always did.
     if (rates.throw > 0 && p.chance(rates.throw)) {
-      channel.throwReads++;
+      cells[at + THROW_READS]++;
     }
   }
 
-  private trueValue(name: SensorName, channel: Channel): number {
-    const hours = channel.clockMs / HOUR_MS;
-    if (name === "vdd") {
-      return channel.level - this.drainPerHour * hours + channel.walk;
+  private trueValue(index: number, at: number, shape: ChannelShape): number {
+    const cells = this.cells;
+    const clockMs = cells[at + CLOCK_MS];
+    const hours = clockMs / HOUR_MS;
+    if (index === VDD) {
+      return cells[at + LEVEL] - cells[this.base + DRAIN] * hours + cells[at + WALK];
     }
-    const dayPosition = ((this.dayStartMs + channel.clockMs) % DAY_MS) / DAY_MS;
-    const cycle = Math.cos(2 * Math.PI * (dayPosition - channel.shape.peakHour / 24));
-    return channel.level + channel.amplitude * cycle + channel.walk;
+    const dayPosition = ((this.dayStartMs + clockMs) % DAY_MS) / DAY_MS;
+    const cycle = Math.cos(2 * Math.PI * (dayPosition - shape.peakHour / 24));
+    return cells[at + LEVEL] + cells[at + AMPLITUDE] * cycle + cells[at + WALK];
   }
 }
 

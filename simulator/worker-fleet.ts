@@ -12,6 +12,7 @@
  * its nodes count as faulted and the other workers run on.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { addSnapshots, emptySnapshot, type FleetSnapshot } from "./fleet-counters";
 import type { FleetOptions } from "./fleet";
@@ -21,7 +22,30 @@ import { NodeStorage } from "./node-storage";
 import type { LogLevel } from "../firmware/core/platform";
 import { countOf } from "../common/units";
 
-const ENTRY = fileURLToPath(new URL("./fleet-worker-entry.js", import.meta.url));
+/** The worker from the sources: TypeScript through tsx (ESPFLEET_TSX=1, vitest). */
+const SOURCE_ENTRY = fileURLToPath(new URL("./fleet-worker-entry.js", import.meta.url));
+/**
+ * Defined by the bundle's banner (scripts/build-cli.mjs) as the URL of the
+ * bundle file this code runs from; undeclared when it runs from the sources.
+ */
+declare const __espfleetBundleUrl: string | undefined;
+
+/**
+ * The file a worker process starts: under the bundled CLI the built worker
+ * next to it (plain JavaScript: no tsx to load, no TypeScript to compile in
+ * each worker), else the sources through tsx. Looked up at every start: a
+ * worker restarted days later, after a newer build removed this one's
+ * folder, falls back to the sources rather than failing.
+ */
+export function workerEntry(): string {
+  if (typeof __espfleetBundleUrl === "string") {
+    const built = fileURLToPath(new URL("./fleet-worker.js", __espfleetBundleUrl));
+    if (existsSync(built)) {
+      return built;
+    }
+  }
+  return SOURCE_ENTRY;
+}
 /** A worker that has not stopped this long after being told is killed. */
 const STOP_TIMEOUT_MS = 20_000;
 /** A worker that dies this many times within RESTART_WINDOW_MS is left down. */
@@ -159,7 +183,7 @@ export class WorkerFleet {
   }
 
   private spawn(w: Worker): void {
-    const child = fork(ENTRY, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "json" });
+    const child = fork(workerEntry(), [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "json" });
     const restarted = w.startedOnce.settled;
     w.child = child;
     w.snapshot = emptySnapshot(w.count);

@@ -7,6 +7,13 @@
  * items' acks called, in order (MQTT 3.1.1 4.6: PUBACKs in the order the
  * PUBLISHes arrived).
  *
+ * Pipelined: while a transaction commits (in the database's own thread or
+ * server) the next batch fills; the moment it has committed, the next one is
+ * handed to the store, and only then are the committed items acknowledged
+ * and counted, so the database does not wait for the PUBACKs. Never more than
+ * one commit at a time: transactions commit in arrival order, which the
+ * dedupe's verdicts (made on arrival) and the PUBACK order rely on.
+ *
  * A failed commit is retried, the same items, with doubling delays; nothing
  * is acknowledged meanwhile, so the broker keeps every message of the
  * persistent session until the database is back. Once `maxPending` items
@@ -20,9 +27,9 @@ export interface Queued<T> {
   receivedAt: number;
 }
 
-export interface BatcherOptions<T> {
-  /** Store the items in one transaction; throw when nothing was stored. */
-  commit: (items: T[]) => Promise<void>;
+export interface BatcherOptions<T, R> {
+  /** Store the items in one transaction; throw when nothing was stored. What it returns goes to onCommitted. */
+  commit: (items: T[]) => Promise<R>;
   /** Most items per transaction. */
   maxBatch: number;
   /** Items held (queued or being committed) before the subscriber stops reading. */
@@ -33,11 +40,11 @@ export interface BatcherOptions<T> {
   onRetry?: (error: Error, attempt: number, delayMs: number, waiting: number) => void;
   /** A commit succeeded after `attempts` failures, `downMs` after the first. */
   onRecovered?: (downMs: number, attempts: number) => void;
-  /** Committed and acknowledged; `committedAt` is performance.now() after the commit. */
-  onCommitted?: (items: Queued<T>[], committedAt: number) => void;
+  /** Committed and acknowledged; `committedAt` is performance.now() after the commit; `result` is commit()'s. */
+  onCommitted?: (items: Queued<T>[], committedAt: number, result: R) => void;
 }
 
-export class Batcher<T> {
+export class Batcher<T, R = void> {
   private readonly queue: Queued<T>[] = [];
   private inFlight = 0;
   private running = false;
@@ -50,7 +57,7 @@ export class Batcher<T> {
   /** The last commit failed and has not succeeded since. */
   failing = false;
 
-  constructor(private readonly options: BatcherOptions<T>) {}
+  constructor(private readonly options: BatcherOptions<T, R>) {}
 
   /** Items received and not yet committed. */
   get waiting(): number {
@@ -103,24 +110,38 @@ export class Batcher<T> {
     }
   }
 
+  /** The next transaction's items (now in flight), or undefined when nothing waits or the batcher stopped. */
+  private take(): Queued<T>[] | undefined {
+    if (this.queue.length === 0 || this.stopped) {
+      return undefined;
+    }
+    const batch = this.queue.splice(0, this.options.maxBatch);
+    this.inFlight = batch.length;
+    return batch;
+  }
+
   private async run(): Promise<void> {
     this.running = true;
     try {
-      while (this.queue.length > 0 && !this.stopped) {
-        const batch = this.queue.splice(0, this.options.maxBatch);
-        this.inFlight = batch.length;
-        const ok = await this.commitWithRetry(batch);
+      let batch = this.take();
+      let committing = batch === undefined ? undefined : this.commitWithRetry(batch);
+      while (batch !== undefined && committing !== undefined) {
+        const outcome = await committing;
         this.inFlight = 0;
-        if (!ok) {
+        if (!outcome.ok) {
           // Stopped while failing: put the items back for whoever looks at `waiting`.
           this.queue.unshift(...batch);
           break;
         }
         const committedAt = performance.now();
-        for (const q of batch) {
+        const committed = batch;
+        // The next transaction starts before this one's acks (commit() hands it to the store synchronously).
+        batch = this.take();
+        committing = batch === undefined ? undefined : this.commitWithRetry(batch);
+        for (const q of committed) {
           q.ack();
         }
-        this.options.onCommitted?.(batch, committedAt);
+        this.options.onCommitted?.(committed, committedAt, outcome.result);
         this.releaseRoom();
       }
     } finally {
@@ -133,17 +154,18 @@ export class Batcher<T> {
     }
   }
 
-  private async commitWithRetry(batch: Queued<T>[]): Promise<boolean> {
+  /** ok: committed (with commit()'s result); not ok: the batcher was stopped while the commit kept failing. */
+  private async commitWithRetry(batch: Queued<T>[]): Promise<{ ok: true; result: R } | { ok: false }> {
     let attempt = 0;
     let firstFailure = 0;
     for (;;) {
       try {
-        await this.options.commit(batch.map((q) => q.item));
+        const result = await this.options.commit(batch.map((q) => q.item));
         if (attempt > 0) {
           this.failing = false;
           this.options.onRecovered?.(performance.now() - firstFailure, attempt);
         }
-        return true;
+        return { ok: true, result };
       } catch (error) {
         attempt++;
         if (attempt === 1) {
@@ -153,7 +175,7 @@ export class Batcher<T> {
         const delay = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** (attempt - 1));
         this.options.onRetry?.(error as Error, attempt, delay, this.waiting);
         if (this.stopped) {
-          return false;
+          return { ok: false };
         }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
@@ -164,7 +186,7 @@ export class Batcher<T> {
         });
         this.wake = undefined;
         if (this.stopped) {
-          return false;
+          return { ok: false };
         }
       }
     }

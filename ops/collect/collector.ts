@@ -42,7 +42,8 @@ const REPORTED_PER_KIND = 5;
 export class Collector {
   readonly stats = new CollectStats();
   readonly tracker: DedupeTracker;
-  private readonly batcher: Batcher<Item>;
+  /** commit() gives the number of readings newly stored, for the stats. */
+  private readonly batcher: Batcher<Item, number>;
   private reported = { malformed: 0, forged: 0 };
   /** What the broker dropped for each client id, as last stored: a new count is compared with it. */
   private readonly drops: Map<string, BrokerDropsRecord>;
@@ -54,7 +55,7 @@ export class Collector {
   ) {
     this.tracker = tracker;
     this.drops = new Map(drops.map((d) => [d.client, d]));
-    this.batcher = new Batcher<Item>({
+    this.batcher = new Batcher<Item, number>({
       commit: (items) => this.commit(items),
       maxBatch: options.maxBatch,
       maxPending: options.maxPending,
@@ -69,7 +70,7 @@ export class Collector {
       },
       onRecovered: (downMs, attempts) =>
         options.log(`database back after ${(downMs / 1000).toFixed(1)} s and ${attempts} failed tries; committing what waited, nothing lost`),
-      onCommitted: (items, committedAt) => this.committed(items, committedAt),
+      onCommitted: (items, committedAt, stored) => this.committed(items, committedAt, stored),
     });
   }
 
@@ -103,7 +104,14 @@ export class Collector {
       case "reading": {
         const r = decoded.reading;
         const verdict = this.tracker.classify(r.node, r.boot, r.seq);
-        item = verdict.kind === "duplicate" ? { kind: "duplicate", node: r.node } : { kind: "reading", reading: { ...r, ...verdict } };
+        item =
+          verdict.kind === "duplicate"
+            ? { kind: "duplicate", node: r.node }
+            : // Spelled out, not spread: one object of a fixed shape per reading, the hot path.
+              {
+                kind: "reading",
+                reading: { node: r.node, boot: r.boot, seq: r.seq, timeMs: r.timeMs, up: r.up, ts: r.ts, values: r.values, extra: r.extra, gap: verdict.gap, reboot: verdict.reboot, fillsGap: verdict.fillsGap },
+              };
         break;
       }
       case "status":
@@ -136,7 +144,8 @@ export class Collector {
     return this.batcher.drain(timeoutMs);
   }
 
-  private async commit(items: Item[]): Promise<void> {
+  /** One transaction; the number of readings it stored. */
+  private async commit(items: Item[]): Promise<number> {
     const batch: Batch = emptyBatch();
     for (const item of items) {
       switch (item.kind) {
@@ -166,31 +175,28 @@ export class Collector {
       batch.drops.length === 0 &&
       Object.keys(batch.duplicates).length === 0
     ) {
-      return;
+      return 0;
     }
     const result = await this.options.store.write(batch);
     const t = this.stats.totals;
     t.duplicates += result.duplicates;
     t.statuses += batch.statuses.length;
     t.messages += batch.messages.length;
-    const stored = new Set(result.storedKeys.map((k) => `${k.node}/${k.boot}/${k.seq}`));
-    for (const r of batch.readings) {
-      if (stored.delete(`${r.node}/${r.boot}/${r.seq}`)) {
+    const notStored = new Set(result.notStored);
+    batch.readings.forEach((r, i) => {
+      if (!notStored.has(i)) {
         t.gaps += r.gap - (r.fillsGap ? 1 : 0);
         t.reboots += r.reboot ? 1 : 0;
       }
-    }
-    this.lastStored = result.stored;
+    });
+    return result.stored;
   }
 
-  private lastStored = 0;
-
-  private committed(items: Queued<Item>[], committedAt: number): void {
+  private committed(items: Queued<Item>[], committedAt: number, stored: number): void {
     this.stats.committed(
-      this.lastStored,
+      stored,
       items.map((q) => committedAt - q.receivedAt),
     );
-    this.lastStored = 0;
   }
 
   /**

@@ -28,6 +28,7 @@ const MAX_INT = 2_147_483_647;
 const MAX_ID_LENGTH = 64;
 /** Fields of a reading that are not free-form extras. */
 const KNOWN = new Set<string>(["id", "seq", "boot", "up", "ts", ...SENSORS]);
+const SENSOR_SET = new Set<string>(SENSORS);
 /** A node clock before 2001 or more than a day ahead is not trusted as the reading's time. */
 const MIN_TS = 1_000_000_000;
 /** A `ts` beyond this (year 2100) is not a clock reading; it is kept in `extra`, not in the bigint column. */
@@ -62,10 +63,12 @@ export function decodeReading(body: Record<string, unknown>, receivedMs: number)
   const trustedTs = ts !== null && ts >= MIN_TS && ts <= receivedMs / 1000 + MAX_TS_AHEAD_S;
   const values: Partial<Record<Sensor, number>> = {};
   let extra: Record<string, unknown> | null = null;
-  for (const [key, value] of Object.entries(body)) {
-    if ((SENSORS as readonly string[]).includes(key) && finite(value)) {
+  for (const key in body) {
+    const value = body[key];
+    const sensor = SENSOR_SET.has(key);
+    if (sensor && finite(value)) {
       values[key as Sensor] = value;
-    } else if (!KNOWN.has(key) || (SENSORS as readonly string[]).includes(key) || (key === "ts" && ts === null) || (key === "up" && !validUp(value))) {
+    } else if (sensor || !KNOWN.has(key) || (key === "ts" && ts === null) || (key === "up" && !validUp(value))) {
       // failed, dropped, sensors this version has no column for, a sensor value that is not a number.
       extra ??= {};
       extra[key] = value;
@@ -83,6 +86,31 @@ export function decodeReading(body: Record<string, unknown>, receivedMs: number)
   };
 }
 
+/**
+ * readingTopic, remembered per topic: the same few topics (one per node at
+ * most) come again and again, and matching splits the topic and each filter
+ * every time. Forgotten when it grows past MEMO_LIMIT (topics from a broker
+ * with more nodes than that, or junk).
+ */
+const MEMO_LIMIT = 100_000;
+const readingTopicMemo = new WeakMap<OperatorTopics, Map<string, { id?: string } | null>>();
+function readingTopicOf(topics: OperatorTopics, topic: string): { id?: string } | undefined {
+  let memo = readingTopicMemo.get(topics);
+  if (memo === undefined) {
+    memo = new Map();
+    readingTopicMemo.set(topics, memo);
+  }
+  let found = memo.get(topic);
+  if (found === undefined) {
+    if (memo.size >= MEMO_LIMIT) {
+      memo.clear();
+    }
+    found = readingTopic(topics, topic) ?? null;
+    memo.set(topic, found);
+  }
+  return found ?? undefined;
+}
+
 /** Decode one message heard on the operator's topics. */
 export function decodeMessage(topics: OperatorTopics, topic: string, payload: Buffer, receivedMs: number): Decoded {
   if (topic.startsWith("$")) {
@@ -90,7 +118,7 @@ export function decodeMessage(topics: OperatorTopics, topic: string, payload: Bu
     const count = decodeDropCount(topic, payload);
     return count !== undefined ? { type: "drops", count } : { type: "malformed", topic, reason: "not a drop count of the broker" };
   }
-  const onReadings = readingTopic(topics, topic);
+  const onReadings = readingTopicOf(topics, topic);
   if (onReadings !== undefined) {
     const body = parseObject(payload);
     if (body === undefined) {

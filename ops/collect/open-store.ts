@@ -1,16 +1,18 @@
 /**
  * `--db` to a store: `postgres://…` (or `postgresql://…`) is a PostgreSQL
  * server through `pg`; anything else is the folder of the embedded PGlite
- * database, opened under its lock (db-folder.ts). A query finding a
- * collector holding the folder reads through the collector instead.
+ * database, opened under its lock (db-folder.ts): for the collector in a
+ * worker thread (pglite-worker-store.ts), for a query in this one. A query
+ * finding a collector holding the folder reads through the collector instead.
  */
 import { maskUrlPassword } from "../../common/secrets";
 import { CliError } from "../../common/errors";
 import { collectorSource, type QuerySource } from "./control-socket";
 import { dbFolder, tryLock, type DbFolder, type LockHolder } from "./db-folder";
 import { openPgStore } from "./pg-store";
-import { openPgliteStore } from "./pglite-store";
-import type { SqlStore } from "./sql-store";
+import { openPgliteStore, type PgliteStoreOptions } from "./pglite-store";
+import { openPgliteWorkerStore } from "./pglite-worker-store";
+import type { Store } from "./store";
 
 /** How long to wait for another process (a query) to let go of the embedded database. */
 const LOCK_WAIT_MS = 30_000;
@@ -20,7 +22,7 @@ export function isPostgresUrl(db: string): boolean {
 }
 
 export interface OpenedStore {
-  store: SqlStore;
+  store: Store;
   /** The embedded database's folder; undefined for PostgreSQL. */
   folder?: DbFolder;
   /** Close the store and give up the folder's lock. */
@@ -79,19 +81,25 @@ export async function openForCollect(db: string, log: (line: string) => void): P
         : `the database in ${db} stayed open in another espfleet (pid ${lock.holder.pid}) for ${LOCK_WAIT_MS / 1000} s; try again when it is done`,
     );
   }
-  const { store, close } = await openLockedPglite(db, folder, lock.release, log);
+  const { store, close } = await openLockedPglite(db, folder, lock.release, log, openPgliteWorkerStore);
   return { store, folder, close };
 }
 
-/** The embedded store in `folder`, whose lock this process holds: released when the store closes, or when it cannot be opened. */
+/**
+ * The embedded store in `folder`, whose lock this process holds: released
+ * when the store closes, or when it cannot be opened. `open` is
+ * openPgliteWorkerStore for the collector (its commits off the MQTT thread),
+ * openPgliteStore for one-shot reads.
+ */
 async function openLockedPglite(
   db: string,
   folder: DbFolder,
   release: () => void,
   log: (line: string) => void,
-): Promise<{ store: Awaited<ReturnType<typeof openPgliteStore>>; close: () => Promise<void> }> {
+  open: (options: PgliteStoreOptions) => Promise<Store>,
+): Promise<{ store: Store; close: () => Promise<void> }> {
   try {
-    const store = await openPgliteStore({ dataDir: folder.pgdata, description: `PGlite in ${db}`, progress: log });
+    const store = await open({ dataDir: folder.pgdata, description: `PGlite in ${db}`, progress: log });
     const close = async (): Promise<void> => {
       try {
         await store.close();
@@ -131,6 +139,6 @@ export async function openForQuery(db: string, log: (line: string) => void): Pro
     }
     throw new CliError(`the database in ${db} stayed open in another espfleet (pid ${lock.holder.pid}) for ${LOCK_WAIT_MS / 1000} s; try again when it is done`);
   }
-  const { store, close } = await openLockedPglite(db, folder, lock.release, log);
+  const { store, close } = await openLockedPglite(db, folder, lock.release, log, openPgliteStore);
   return { source: store, via: store.description, close };
 }

@@ -26,6 +26,15 @@
  *   dropped for its session because the offline queue was full (the
  *   embedded broker's `$SYS/espfleet/dropped/<id>`). Added after version 1
  *   with IF NOT EXISTS, so a database of version 1 gains it at the next open.
+ *
+ * `nodes` and `node_minutes` are updated in place with every batch (a row
+ * per node in it): with pages half empty (fillfactor 50) PostgreSQL can put
+ * the new row version in the same page without touching the indexes (a HOT
+ * update). Packed full, each update also inserted into every index of the
+ * table: with 10,000 nodes in a batch, 79 instead of 58 ms of CPU per 1,000
+ * readings in PGlite (measured once, on a busy machine).
+ * Set again at every open, for databases made before (it applies to pages
+ * written from then on).
  */
 
 /** The sensors that have a column of their own; any other numeric field goes to `extra`. */
@@ -59,7 +68,8 @@ CREATE TABLE IF NOT EXISTS nodes (
   state text,
   fw text,
   state_at timestamptz
-);
+) WITH (fillfactor = 50);
+ALTER TABLE nodes SET (fillfactor = 50);
 
 CREATE TABLE IF NOT EXISTS readings (
   node integer NOT NULL REFERENCES nodes (id),
@@ -90,7 +100,8 @@ CREATE TABLE IF NOT EXISTS node_minutes (
   readings integer NOT NULL DEFAULT 0,
 ${minuteColumns}
   PRIMARY KEY (node, minute)
-);
+) WITH (fillfactor = 50);
+ALTER TABLE node_minutes SET (fillfactor = 50);
 
 CREATE TABLE IF NOT EXISTS messages (
   node integer NOT NULL REFERENCES nodes (id),

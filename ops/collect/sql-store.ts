@@ -83,7 +83,13 @@ const foldMinutes = (table: string, key: string): string => `
       `${s}_min = least(${table}.${s}_min, excluded.${s}_min), ${s}_max = greatest(${table}.${s}_max, excluded.${s}_max)`,
   ).join(", ")}`;
 
-/** Insert the readings and fold them into fleet_minutes and node_minutes; returns the keys that were new. */
+/**
+ * Insert the readings and fold them into fleet_minutes and node_minutes.
+ * Returns first a row with `n`, how many were stored; then, only when that is
+ * fewer than were given ($12), the keys of those stored. Usually every one is
+ * new (the collector's dedupe sends the database no duplicate it knows of):
+ * then one row crosses back instead of one per reading.
+ */
 const INSERT_READINGS = `
 WITH input AS (
   SELECT * FROM unnest($1::int[], $2::float8[], $3::int[], $4::int[], $5::int[], $6::int8[], ${SENSORS.map((_, i) => `$${7 + i}::float8[]`).join(", ")}, $11::text[])
@@ -95,8 +101,11 @@ WITH input AS (
   RETURNING node, boot, seq, time, ${SENSORS.join(", ")}
 ), minutes AS (${foldMinutes("fleet_minutes", "")}
 ), node_mins AS (${foldMinutes("node_minutes", "node, ")}
+), counted AS (SELECT count(*)::int AS n FROM stored
 )
-SELECT node, boot, seq FROM stored`;
+SELECT NULL::int AS node, NULL::int AS boot, NULL::int AS seq, n FROM counted
+UNION ALL
+SELECT node, boot, seq, NULL FROM stored WHERE (SELECT n FROM counted) < $12::int`;
 
 const UPDATE_COUNTERS = `
 UPDATE nodes SET
@@ -252,10 +261,11 @@ export class SqlStore implements Store {
   private async writeReadings(tx: SqlSession, ids: Map<string, number>, batch: Batch): Promise<WriteResult> {
     const readings = batch.readings;
     const idOf = (name: string): number => ids.get(name) as number;
-    const stored = new Set<string>();
+    /** The keys stored, when not all were; undefined: every reading was stored. */
+    let stored: Set<string> | undefined = undefined;
     const key = (node: number, boot: number, seq: number): string => `${node}/${boot}/${seq}`;
     if (readings.length > 0) {
-      const { rows } = await tx.query<{ node: number; boot: number; seq: number }>(INSERT_READINGS, [
+      const { rows } = await tx.query<{ node: number | null; boot: number; seq: number; n: number | null }>(INSERT_READINGS, [
         readings.map((r) => idOf(r.node)),
         readings.map((r) => Math.round(r.timeMs)),
         readings.map((r) => r.boot),
@@ -264,9 +274,10 @@ export class SqlStore implements Store {
         readings.map((r) => (r.ts === null ? null : Math.round(r.ts))),
         ...SENSORS.map((s) => readings.map((r) => r.values[s] ?? null)),
         readings.map((r) => (r.extra === null ? null : jsonText(r.extra))),
+        readings.length,
       ]);
-      for (const row of rows) {
-        stored.add(key(num(row.node), num(row.boot), num(row.seq)));
+      if (num(rows[0].n) < readings.length) {
+        stored = new Set(rows.slice(1).map((row) => key(num(row.node), num(row.boot), num(row.seq))));
       }
     }
     const deltas = new Map<number, NodeDelta>();
@@ -279,19 +290,24 @@ export class SqlStore implements Store {
       }
       return d;
     };
-    const storedKeys: WriteResult["storedKeys"] = [];
+    const notStored: number[] = [];
     let duplicates = 0;
     const seen = new Set<string>();
-    for (const r of readings) {
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i];
       const d = delta(r.node);
       d.lastMs = Math.max(d.lastMs ?? 0, r.timeMs);
-      const k = key(idOf(r.node), r.boot, r.seq);
-      // A key stored by this batch counts once, even if the batch held it twice.
-      if (stored.has(k) && !seen.has(k)) {
+      let isNew = true;
+      if (stored !== undefined) {
+        const k = key(idOf(r.node), r.boot, r.seq);
+        // A key stored by this batch counts once, even if the batch held it twice.
+        isNew = stored.has(k) && !seen.has(k);
         seen.add(k);
-        storedKeys.push({ node: r.node, boot: r.boot, seq: r.seq });
+      }
+      if (isNew) {
         countStored(d, r);
       } else {
+        notStored.push(i);
         d.duplicates++;
         duplicates++;
       }
@@ -314,7 +330,7 @@ export class SqlStore implements Store {
         list.map(([, d]) => d.lastMs),
       ]);
     }
-    return { stored: storedKeys.length, duplicates, storedKeys };
+    return { stored: readings.length - notStored.length, duplicates, notStored };
   }
 
   private async writeStatuses(tx: SqlSession, ids: Map<string, number>, batch: Batch): Promise<void> {

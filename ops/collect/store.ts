@@ -82,8 +82,12 @@ export interface WriteResult {
   stored: number;
   /** Readings the database already had (the unique index's backstop), plus batch.duplicates. */
   duplicates: number;
-  /** (boot, seq) of the stored readings, in input order: what got past the backstop. */
-  storedKeys: { node: string; boot: number; seq: number }[];
+  /**
+   * Indexes (into batch.readings, ascending) of the readings not stored: the
+   * database had them already (the unique index's backstop), or the batch
+   * held them twice. Usually empty.
+   */
+  notStored: number[];
 }
 
 /** Where a node stood at the last commit: seeds the collector's dedupe after a restart. */

@@ -78,7 +78,8 @@ export function startSubscriber(options: SubscriberOptions): Promise<Subscriber>
     const arrivedOn = generation;
     const messageId = publish.messageId;
     const ack = publish.qos > 0 && messageId !== undefined ? () => sendPuback(messageId, arrivedOn) : () => undefined;
-    const payload = typeof publish.payload === "string" ? Buffer.from(publish.payload) : Buffer.from(publish.payload);
+    // mqtt-packet hands a Buffer (decoded at once, not kept): no copy of it per message.
+    const payload = Buffer.isBuffer(publish.payload) ? publish.payload : Buffer.from(publish.payload);
     options.onMessage(publish.topic, payload, ack);
     if (options.hasRoom()) {
       callback(DEFERRED);

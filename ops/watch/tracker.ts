@@ -14,12 +14,13 @@
  * a new `boot` is a reboot, not a loss; a repeated `seq` is a QoS 1 resend.
  */
 
+import { SlidingRate } from "../../common/sliding-rate";
+
+/** Rates are readings per second over this sliding window (the last 10 s); shared with `run`'s live summary. */
+export { RATE_WINDOW_MS } from "../../common/sliding-rate";
+
 /** Reading fields that are not sensor values. */
 const META_KEYS = new Set(["id", "seq", "boot", "up", "ts", "failed", "dropped"]);
-/** Rates are readings per second over this sliding window (the last 10 s). */
-export const RATE_WINDOW_MS = 10_000;
-/** Arrival times kept per node at most (a node faster than 100/s is measured over its last 1,000 readings). */
-const MAX_RECENT = 1000;
 
 export interface NodeWatch {
   id: string;
@@ -42,8 +43,8 @@ export interface NodeWatch {
   lastSeenMs: number;
   firstSeenMs: number;
   events: number;
-  /** Arrival times of the readings of the last RATE_WINDOW_MS, and always of the last two (for slow nodes). */
-  recent: number[];
+  /** Arrivals of the readings of the last RATE_WINDOW_MS, and always of the last two (for slow nodes). */
+  recent: SlidingRate;
   /** The last config acknowledgement heard (config_ack/<id>). */
   lastAck?: { result: string; req: string; atMs: number };
   acks: number;
@@ -112,8 +113,7 @@ export class WatchTracker {
     }
     node.readings++;
     node.lastSeenMs = nowMs;
-    node.recent.push(nowMs);
-    this.prune(node, nowMs);
+    node.recent.event(nowMs);
     node.failed = Array.isArray(body.failed) ? body.failed.filter((f): f is string => typeof f === "string") : [];
     if (typeof body.dropped === "number" && body.dropped > node.dropped) {
       node.dropped = body.dropped;
@@ -192,29 +192,9 @@ export class WatchTracker {
     return [{ kind: "ack", id, text: `config applied (req ${req})${shown !== "" ? ": " + shown : ""}` }];
   }
 
-  /**
-   * Readings per second over the last RATE_WINDOW_MS (10 s), sliding: the
-   * gaps between the readings in the window (a steady 1/s reads 1.00 from
-   * the second reading on), stretched by the time since the last one once
-   * that is overdue, so a node that stops decays instead of keeping its last
-   * rate, and reads 0 once silent for the window and three of its intervals.
-   * A node slower than the window is measured over its last two readings.
-   */
+  /** Readings per second over the last RATE_WINDOW_MS (10 s), sliding (SlidingRate: decays to 0 when a node stops). */
   rate(node: NodeWatch, nowMs: number): number {
-    this.prune(node, nowMs);
-    const times = node.recent;
-    if (times.length < 2) {
-      return 0;
-    }
-    const first = times[0] as number;
-    const last = times[times.length - 1] as number;
-    const span = last - first;
-    const gap = span / (times.length - 1);
-    if (nowMs - last > Math.max(RATE_WINDOW_MS, 3 * gap)) {
-      return 0; // silent for the whole window and three of its own intervals: stopped
-    }
-    const covered = Math.max(span, nowMs - first - gap);
-    return covered > 0 ? ((times.length - 1) * 1000) / covered : 0;
+    return node.recent.rate(nowMs);
   }
 
   totals(nowMs: number): { nodes: number; online: number; readings: number; lost: number; duplicates: number; reboots: number; dropped: number; rate: number } {
@@ -256,24 +236,12 @@ export class WatchTracker {
         lastSeenMs: 0,
         firstSeenMs: 0,
         events: 0,
-        recent: [],
+        recent: new SlidingRate(),
         acks: 0,
       };
       this.nodes.set(id, node);
     }
     return node;
-  }
-
-  /** Drop arrival times older than the window, keeping the last two. */
-  private prune(node: NodeWatch, nowMs: number): void {
-    const times = node.recent;
-    let drop = 0;
-    while (times.length - drop > 2 && ((times[drop] as number) < nowMs - RATE_WINDOW_MS || times.length - drop > MAX_RECENT)) {
-      drop++;
-    }
-    if (drop > 0) {
-      times.splice(0, drop);
-    }
   }
 }
 

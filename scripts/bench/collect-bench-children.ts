@@ -50,6 +50,11 @@ export class SimulatedNodes {
     this.children.forEach((c) => c.send({ type: "publish" } satisfies ToNodes));
   }
 
+  /** The nodes' processes, for their CPU time (collect-cpu.ts). */
+  get pids(): number[] {
+    return this.children.flatMap((c) => (c.pid !== undefined ? [c.pid] : []));
+  }
+
   async stats(): Promise<NodesStats> {
     const replies = this.children.map((c) => next<FromNodes & NodesStats>(c, "stats"));
     this.children.forEach((c) => c.send({ type: "stats" } satisfies ToNodes));

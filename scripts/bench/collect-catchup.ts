@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import type { BrokerTarget } from "../../broker/target";
 import { formatCount, formatDuration } from "../../common/units";
-import { openPgliteStore } from "../../ops/collect/pglite-store";
+import { openPgliteWorkerStore } from "../../ops/collect/pglite-worker-store";
 import { startCollector } from "../../test/ops/support/collector-harness";
 import { SimulatedNodes } from "./collect-bench-children";
 import { countRows } from "./count-rows";
@@ -51,7 +51,7 @@ const LIVE_LAG_MS = 2000;
 export async function runCatchup(options: CatchupOptions): Promise<CatchupResult> {
   const dataDir = join(options.dir, "catchup-pglite");
   // Opened first: creating the database takes seconds, which is not the catch-up.
-  const db = await openPgliteStore({ dataDir });
+  const db = await openPgliteWorkerStore({ dataDir });
   let liveAt: number | undefined = undefined;
   const sendTimes = new SendTimes();
   const store = timedStore(db, (readings, at) => {

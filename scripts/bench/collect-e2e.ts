@@ -9,10 +9,11 @@ import { join } from "node:path";
 import type { BrokerTarget } from "../../broker/target";
 import { formatCount } from "../../common/units";
 import { openPgStore } from "../../ops/collect/pg-store";
-import { openPgliteStore } from "../../ops/collect/pglite-store";
+import { openPgliteWorkerStore } from "../../ops/collect/pglite-worker-store";
 import { startCollector } from "../../test/ops/support/collector-harness";
 import { SimulatedNodes } from "./collect-bench-children";
 import { countPgRows, countRows } from "./count-rows";
+import { CpuWindow, type CpuShare } from "./collect-cpu";
 import { Lags, SendTimes, timedStore } from "./timed-store";
 
 export interface E2eOptions {
@@ -25,6 +26,8 @@ export interface E2eOptions {
   warmupMs: number;
   /** Processes the nodes are spread over. */
   processes: number;
+  /** The broker's process, when it runs apart (mosquitto), for its CPU time. */
+  brokerPid?: number;
   log: (line: string) => void;
 }
 
@@ -42,6 +45,8 @@ export interface E2eResult {
   duplicateRows: number;
   duplicateDeliveries: number;
   gaps: number;
+  /** CPU seconds of each part during the window (Linux): the nodes, the broker, the collector (both its threads). */
+  cpu: CpuShare[];
 }
 
 const PREFIX = "bench-e2e";
@@ -51,7 +56,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
   const sendTimes = new SendTimes();
   let window = { from: Number.POSITIVE_INFINITY, to: Number.POSITIVE_INFINITY };
   const dataDir = join(options.dir, "e2e-pglite");
-  const db = options.postgres !== undefined ? await openPgStore({ url: options.postgres }) : await openPgliteStore({ dataDir });
+  const db = options.postgres !== undefined ? await openPgStore({ url: options.postgres }) : await openPgliteWorkerStore({ dataDir });
   const store = timedStore(db, (readings, at) => lags.add(sendTimes.lags(readings, at, window.from, window.to)));
   const collector = await startCollector({ target: options.target, store, prefix: PREFIX, clientId: "bench-e2e", tap: sendTimes.tap });
   try {
@@ -62,9 +67,16 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
     nodes.publish();
     await sleep(options.warmupMs);
     const stored0 = collector.collector.stats.totals.stored;
+    const cpu = new CpuWindow([
+      { name: "nodes", pids: nodes.pids },
+      ...(options.brokerPid !== undefined ? [{ name: "broker", pids: [options.brokerPid] }] : []),
+      { name: "collector", pids: [process.pid] },
+    ]);
+    cpu.start();
     window = { from: Date.now(), to: Date.now() + options.windowMs };
     await sleep(options.windowMs);
     const storedInWindow = collector.collector.stats.totals.stored - stored0;
+    const cpuShares = cpu.stop();
     const final = await nodes.stop();
     // Drained: everything the broker acknowledged is committed (at most a minute more).
     const deadline = Date.now() + 60_000;
@@ -89,6 +101,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
       duplicateRows: counted.rows - counted.distinct,
       duplicateDeliveries: collector.collector.stats.totals.duplicates,
       gaps,
+      cpu: cpuShares,
     };
   } finally {
     await db.close().catch(() => undefined);

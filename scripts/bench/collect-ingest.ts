@@ -13,6 +13,7 @@ import { DedupeTracker } from "../../ops/collect/dedupe";
 import { decodeReading } from "../../ops/collect/messages";
 import { emptyBatch, type ReadingRecord, type Store } from "../../ops/collect/store";
 import { readingPayload, startCollector } from "../../test/ops/support/collector-harness";
+import { CpuWindow, type CpuShare } from "./collect-cpu";
 
 export interface IngestOptions {
   target: BrokerTarget;
@@ -20,6 +21,18 @@ export interface IngestOptions {
   perNode: number;
   /** Most readings per transaction. */
   batch: number;
+  /** The broker's process, when it runs apart (mosquitto), for its CPU time. */
+  brokerPid?: number;
+}
+
+export interface MqttIngest {
+  /** Readings/s from the collector's start to the last commit. */
+  rate: number;
+  /** CPU seconds over the same time: the collector's process (its MQTT thread and the PGlite worker), the broker. */
+  cpu: CpuShare[];
+  seconds: number;
+  /** Of those, until the first reading was committed: opening the session (connect, subscribe), the first small transaction. */
+  firstCommitS: number;
 }
 
 function payloads(options: IngestOptions): { topic: string; payload: string }[] {
@@ -40,22 +53,29 @@ async function publishBacklog(url: string, messages: { topic: string; payload: s
   await pub.endAsync();
 }
 
-/** Readings/s through MQTT and the collector into a fresh store. */
-export async function viaMqtt(options: IngestOptions, open: () => Promise<Store>, clientId: string): Promise<number> {
+/** Readings/s through MQTT and the collector into a fresh store, and the CPU it took. */
+export async function viaMqtt(options: IngestOptions, open: () => Promise<Store>, clientId: string): Promise<MqttIngest> {
   const total = options.nodes * options.perNode;
   const store = await open();
   try {
     const setup = await startCollector({ target: options.target, store, prefix: "bench", clientId });
     await setup.stop();
     await publishBacklog(options.target.url, payloads(options));
+    const cpu = new CpuWindow([{ name: "collector", pids: [process.pid] }, ...(options.brokerPid !== undefined ? [{ name: "broker", pids: [options.brokerPid] }] : [])]);
+    cpu.start();
     const started = performance.now();
     const run = await startCollector({ target: options.target, store, prefix: "bench", clientId, maxBatch: options.batch });
+    let firstCommitS = Number.NaN;
     while (run.collector.stats.totals.stored < total) {
       await new Promise((r) => setTimeout(r, 2));
+      if (Number.isNaN(firstCommitS) && run.collector.stats.totals.stored > 0) {
+        firstCommitS = (performance.now() - started) / 1000;
+      }
     }
     const seconds = (performance.now() - started) / 1000;
+    const shares = cpu.stop();
     await run.stop();
-    return total / seconds;
+    return { rate: total / seconds, cpu: shares, seconds, firstCommitS };
   } finally {
     await store.close();
   }

@@ -132,7 +132,8 @@ function startBaseline(): Side {
 function startSimulator(): Side {
   // Node files on tmpfs when there is one: the bench measures the simulator, not the disk
   // (a node's first start writes two small files; on a busy disk those cost up to 1 ms each).
-  const stateDir = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "espfleet-bench-"));
+  // `--state-dir` puts them on a disk instead, to measure what durable acks cost there (the group commit).
+  const stateDir = mkdtempSync(join(settings.stateParent ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir()), "espfleet-bench-"));
   // Removed however the child ends (a failed or interrupted bench too): 19,000 node folders in RAM otherwise stay.
   process.on("exit", () => rmSync(stateDir, { recursive: true, force: true }));
   const fleet = new Fleet({

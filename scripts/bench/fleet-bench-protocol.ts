@@ -7,6 +7,8 @@ export interface BenchChildSettings {
   connectRate: number;
   /** The reading the bare clients publish (a simulator reading of the same sensors). */
   payload: string;
+  /** Where the simulator's node folders go (`--state-dir`); undefined: tmpfs when there is one. */
+  stateParent?: string;
 }
 
 export type ToBenchChild = { type: "measure"; ms: number } | { type: "stop" };

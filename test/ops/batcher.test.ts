@@ -1,7 +1,9 @@
 /**
  * Group commit (ops/collect/batcher.ts): acks only after the commit and in
  * order, what arrives during a commit goes in the next, a failed commit is
- * retried and acknowledges nothing until it succeeds, backpressure.
+ * retried and acknowledges nothing until it succeeds, backpressure; and the
+ * pipeline: the next commit starts before the last one's acks, never two
+ * commits at once.
  */
 import { describe, expect, it } from "vitest";
 import { Batcher } from "../../ops/collect/batcher";
@@ -95,5 +97,55 @@ describe("Batcher", () => {
     expect(await b.drain(30)).toBe(false);
     expect(acks).toEqual([]);
     expect(b.waiting).toBe(1);
+  });
+
+  it("pipelines: the next transaction starts before the previous one's acks, never two commits at once, each ack after its own commit", async () => {
+    const events: string[] = [];
+    let committing = 0;
+    let most = 0;
+    const gates: { open: () => void }[] = [];
+    const committed = new Set<number>();
+    const b = new Batcher<number, number>({
+      commit: async (items) => {
+        committing++;
+        most = Math.max(most, committing);
+        events.push(`commit ${items.join(",")}`);
+        const g = gate();
+        gates.push(g);
+        await g.promise;
+        for (const i of items) committed.add(i);
+        committing--;
+        return items.length;
+      },
+      maxBatch: 3,
+      maxPending: 100,
+      retryMinMs: 1,
+      retryMaxMs: 1,
+      onCommitted: (items, _at, result) => events.push(`counted ${result} of ${items.length}`),
+    });
+    const add = (i: number): void =>
+      b.add(i, () => {
+        // An ack for an item whose transaction has not finished would be a PUBACK for something not stored.
+        expect(committed.has(i)).toBe(true);
+        events.push(`ack ${i}`);
+      });
+    add(1);
+    await tick(2);
+    for (let i = 2; i <= 7; i++) add(i);
+    for (let round = 0; round < 4; round++) {
+      await tick(2);
+      // Items keep arriving while a commit runs.
+      add(10 + round);
+      gates.shift()?.open();
+    }
+    await tick(5);
+    while (gates.length > 0) {
+      gates.shift()?.open();
+      await tick(2);
+    }
+    expect(most).toBe(1);
+    expect(events.slice(0, 8)).toEqual(["commit 1", "commit 2,3,4", "ack 1", "counted 1 of 1", "commit 5,6,7", "ack 2", "ack 3", "ack 4"]);
+    expect(events.filter((e) => e.startsWith("ack")).map((e) => Number(e.slice(4)))).toEqual([1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13]);
+    expect(b.waiting).toBe(0);
   });
 });

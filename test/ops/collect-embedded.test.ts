@@ -1,13 +1,14 @@
 /**
  * The collector against real parts in one process: the embedded aedes
  * broker (broker/embedded.ts), a simulated fleet (simulator/fleet.ts)
- * or plain mqtt.js publishers, and PGlite. Each test has its own topic
- * prefix, client id and in-memory database.
+ * or plain mqtt.js publishers, and PGlite in a worker thread, as
+ * `espfleet collect` runs it. Each test has its own topic prefix, client id
+ * and in-memory database.
  */
 import { PGlite } from "@electric-sql/pglite";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openPgliteStore } from "../../ops/collect/pglite-store";
+import { openPgliteWorkerStore } from "../../ops/collect/pglite-worker-store";
 import type { Store } from "../../ops/collect/store";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../broker/embedded";
 import type { BrokerTarget } from "../../broker/target";
@@ -30,7 +31,7 @@ afterAll(async () => {
   await broker?.close();
 });
 
-const freshStore = (): Promise<Store> => openPgliteStore({ loadDataDir: template });
+const freshStore = (): Promise<Store> => openPgliteWorkerStore({ loadDataDir: template });
 
 async function publisher(): Promise<MqttClient> {
   return mqtt.connectAsync(broker.url, { clientId: `pub-${Math.random().toString(36).slice(2, 10)}`, protocolVersion: 4 });

@@ -20,8 +20,12 @@ import { NO_FAULTS, SensorModel } from "../../simulator/sensor-model";
 
 const keys = schema().map((spec) => spec[0]);
 
+/** Each test folder's storage, to flush it. */
+const storages = new Map<string, NodeStorage>();
+
 function platform(dir: string, id = "node-0001"): NodePlatform {
   const storage = new NodeStorage(dir);
+  storages.set(dir, storage);
   const sensors = new SensorModel(1, 1, 0, NO_FAULTS, { intervalMs: () => 1000 });
   return new NodePlatform(id, storage.forNode(id), sensors, new Prng(1, 2), {
     counters: new FleetCounters(),
@@ -48,8 +52,9 @@ describe("fast-cfg: cold.ts with configs in one V8 shape", () => {
     expectSameConfig(fastCfg.copyConfig(changed), cold.copyConfig(changed));
   });
 
-  it("boot and config_change: the same outcome, ack and stored file as cold.ts", () => {
-    const results = [cold, fastCfg].map((module) => {
+  it("boot and config_change: the same outcome, ack and stored file as cold.ts", async () => {
+    const results = [];
+    for (const module of [cold, fastCfg]) {
       const dir = mkdtempSync(join(tmpdir(), "espfleet-fast-cfg-"));
       const p: Platform = platform(dir);
       const booted = module.boot(p);
@@ -67,8 +72,10 @@ describe("fast-cfg: cold.ts with configs in one V8 shape", () => {
         outcomes.push(outcome);
         config = outcome.apply ?? config;
       }
-      return { booted, outcomes, stored: readFileSync(join(dir, "node-0001", "config.json"), "utf8"), boot: readFileSync(join(dir, "node-0001", "boot.txt"), "utf8") };
-    });
+      // The platform's writes go through the group commit: on disk once the storage is flushed.
+      await storages.get(dir)?.flush();
+      results.push({ booted, outcomes, stored: readFileSync(join(dir, "node-0001", "config.json"), "utf8"), boot: readFileSync(join(dir, "node-0001", "boot.txt"), "utf8") });
+    }
     const [plain, fast] = results;
     expectSameConfig(fast.booted.config, plain.booted.config);
     expect({ ...fast.booted, config: undefined }).toEqual({ ...plain.booted, config: undefined });

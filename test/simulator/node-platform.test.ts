@@ -15,7 +15,7 @@ import { NodeStorage } from "../../simulator/node-storage";
 import { Prng } from "../../simulator/prng";
 import { NO_FAULTS, SensorModel } from "../../simulator/sensor-model";
 import { freePort } from "../e2e/support/mosquitto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -204,6 +204,87 @@ describe("NodePlatform (simulator) keeps the Platform contract", () => {
     expect(p.readFile("config.json")).toBeUndefined();
     expect(p.writeFile("config.json", '{"a":1}')).toBe(true);
     expect(p.readFile("config.json")).toBe('{"a":1}');
+  });
+
+  it("group commit: what a node publishes after a write waits until the write is on disk; an ack is never sent for a change that is not", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "espfleet-unit-"));
+    const storage = new NodeStorage(dir);
+    const counters = new FleetCounters();
+    const logs: string[] = [];
+    const p = new NodePlatform("node-0001", storage.forNode("node-0001"), new SensorModel(1, 1, 0, NO_FAULTS, { intervalMs: () => 1000 }), new Prng(1, 2), {
+      counters,
+      dataTopic: "sensor_data",
+      ackTopicPrefix: "config_ack/",
+      tls: undefined,
+      log: (nodeId, level, text) => logs.push(`${nodeId} ${level}: ${text}`),
+    });
+    const r = recorder();
+    p.mqttConnect(session(broker.port), r.handlers);
+    await until(() => r.events.includes("connected"), "connected");
+    const operator = await mqtt.connectAsync(broker.url);
+    const acks: { body: string; onDisk: string }[] = [];
+    operator.on("message", (_topic, payload) => acks.push({ body: payload.toString(), onDisk: readFileSync(join(dir, "node-0001", "config.json"), "utf8") }));
+    await operator.subscribeAsync("config_ack/#", { qos: 1 });
+
+    // As the core does: store, then ack at once.
+    expect(p.writeFile("config.json", '{"interval_ms":500}')).toBe(true);
+    expect(p.mqttPublish("config_ack/node-0001", '{"id":"node-0001","result":"applied","req":"a"}', 1, false, () => undefined)).toBe(true);
+    // Held, not sent: the file is not on disk yet.
+    expect(counters.configApplied).toBe(0);
+    await storage.flush();
+    expect(counters.configApplied).toBe(1);
+    await until(() => acks.length === 1, "the ack");
+    expect(acks[0]).toEqual({ body: '{"id":"node-0001","result":"applied","req":"a"}', onDisk: '{"interval_ms":500}' });
+
+    // The disk fails after the write returned true: the "applied" ack is dropped and said in the log; a reading after it still goes out.
+    expect(p.writeFile("config.json", '{"interval_ms":700}')).toBe(true);
+    storage.refuseWrites("node-0001", "config.json", true);
+    expect(p.mqttPublish("config_ack/node-0001", '{"id":"node-0001","result":"applied","req":"b"}', 1, false, () => undefined)).toBe(true);
+    let readingAcked = false;
+    expect(p.mqttPublish("sensor_data", '{"seq":1}', 1, false, () => (readingAcked = true))).toBe(true);
+    await storage.flush();
+    await until(() => readingAcked, "the reading's PUBACK");
+    await new Promise((res) => setTimeout(res, 200));
+    expect(acks).toHaveLength(1);
+    expect(counters.configApplied).toBe(1);
+    expect(logs).toEqual(["node-0001 error: config change applied but not acknowledged: it could not be stored durably"]);
+    expect(readFileSync(join(dir, "node-0001", "config.json"), "utf8")).toBe('{"interval_ms":500}');
+    // Refused at the write itself: false at once, so the core sends its rejected ack (as before the group commit).
+    expect(p.writeFile("config.json", '{"interval_ms":900}')).toBe(false);
+    expect(p.mqttPublish("config_ack/node-0001", '{"id":"node-0001","result":"rejected","req":"c"}', 1, false, () => undefined)).toBe(true);
+    await until(() => acks.length === 2, "the rejected ack, not held");
+    expect(JSON.parse(acks[1].body)).toMatchObject({ result: "rejected", req: "c" });
+    await operator.endAsync();
+    p.mqttClose();
+    await p.closed();
+  });
+
+  it("group commit: a goodbye held for the disk still goes out when the node closes its session right after it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "espfleet-unit-"));
+    const storage = new NodeStorage(dir);
+    const p = new NodePlatform("node-0007", storage.forNode("node-0007"), new SensorModel(1, 7, 0, NO_FAULTS, { intervalMs: () => 1000 }), new Prng(1, 14), {
+      counters: new FleetCounters(),
+      dataTopic: "sensor_data",
+      ackTopicPrefix: "config_ack/",
+      tls: undefined,
+      log: () => undefined,
+    });
+    const r = recorder();
+    p.mqttConnect(session(broker.port, "127.0.0.1", "node-0007"), r.handlers);
+    await until(() => r.events.includes("connected"), "connected");
+    // As the core's stop() right after a write: the retained goodbye, then the close, in one go.
+    expect(p.writeFile("boot.txt", '{"boot":2}')).toBe(true);
+    expect(p.mqttPublish("status/node-0007", '{"id":"node-0007","state":"offline","boot":2}', 1, true, () => undefined)).toBe(true);
+    p.mqttClose();
+    await p.closed();
+    const viewer = await mqtt.connectAsync(broker.url);
+    const statuses: string[] = [];
+    viewer.on("message", (_topic, payload) => statuses.push(payload.toString()));
+    await viewer.subscribeAsync("status/node-0007", { qos: 1 });
+    await until(() => statuses.length > 0, "the retained status");
+    expect(JSON.parse(statuses[0])).toEqual({ id: "node-0007", state: "offline", boot: 2 });
+    expect(readFileSync(join(dir, "node-0007", "boot.txt"), "utf8")).toBe('{"boot":2}');
+    await viewer.endAsync();
   });
 
   it("keeps an exception in a node's MQTT path to that node (issue 15): faulted, counted, logged once, retained status faulted", async () => {

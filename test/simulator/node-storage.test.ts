@@ -86,3 +86,81 @@ describe("per-node storage (simulator/node-storage.ts)", () => {
     expect(readdirSync(dir).sort()).toEqual(["keep", "node-0002"]);
   });
 });
+
+describe("the group commit (NodeStorage.writeGrouped)", () => {
+  /** A waiter that records what it heard, and what the file held on disk when it heard it. */
+  function waiter(path: string) {
+    const heard: { ok: boolean; onDisk: string | undefined }[] = [];
+    return {
+      heard,
+      committed(ok: boolean) {
+        heard.push({ ok, onDisk: existsSync(path) ? readFileSync(path, "utf8") : undefined });
+      },
+    };
+  }
+
+  it("says ok only once the file is on disk under its name, never from inside the call; reads see the write at once", async () => {
+    const dir = root();
+    const storage = new NodeStorage(dir);
+    const files = storage.forNode("node-0001");
+    const path = join(dir, "node-0001", "config.json");
+    const w = waiter(path);
+    expect(files.writeGrouped?.("config.json", '{"interval_ms":500}', w)).toBe(true);
+    expect(w.heard).toEqual([]);
+    expect(files.read("config.json")).toBe('{"interval_ms":500}');
+    expect(storage.pendingWrites()).toBe(1);
+    await storage.flush();
+    expect(w.heard).toEqual([{ ok: true, onDisk: '{"interval_ms":500}' }]);
+    expect(storage.pendingWrites()).toBe(0);
+    expect(readdirSync(join(dir, "node-0001"))).toEqual(["config.json"]);
+    expect(storage.writesDone).toBe(1);
+  });
+
+  it("commits many nodes' files of one turn together, each waiter told after its own file is on disk", async () => {
+    const dir = root();
+    const storage = new NodeStorage(dir);
+    const waiters = Array.from({ length: 50 }, (_, i) => {
+      const id = `node-${String(i + 1).padStart(4, "0")}`;
+      const w = waiter(join(dir, id, "config.json"));
+      expect(storage.forNode(id).writeGrouped?.("config.json", `{"n":${i}}`, w)).toBe(true);
+      return w;
+    });
+    await storage.flush();
+    waiters.forEach((w, i) => expect(w.heard).toEqual([{ ok: true, onDisk: `{"n":${i}}` }]));
+  });
+
+  it("writes of one file during its commit wait for the next round: the newest wins, every waiter hears ok after it is on disk", async () => {
+    const dir = root();
+    const storage = new NodeStorage(dir);
+    const files = storage.forNode("node-0002");
+    const path = join(dir, "node-0002", "config.json");
+    const ws = [waiter(path), waiter(path), waiter(path)];
+    ws.forEach((w, i) => expect(files.writeGrouped?.("config.json", `{"n":${i}}`, w)).toBe(true));
+    expect(files.read("config.json")).toBe('{"n":2}');
+    await storage.flush();
+    expect(ws[0].heard[0].ok).toBe(true);
+    // The later two were written while the first was being committed: they are on disk when told.
+    expect(ws[1].heard).toEqual([{ ok: true, onDisk: '{"n":2}' }]);
+    expect(ws[2].heard).toEqual([{ ok: true, onDisk: '{"n":2}' }]);
+    expect(new NodeStorage(dir).forNode("node-0002").read("config.json")).toBe('{"n":2}');
+  });
+
+  it("a refused write is false at once; a disk that fails between the write and the fsync says not ok, and the old file stays", async () => {
+    const dir = root();
+    const storage = new NodeStorage(dir);
+    const files = storage.forNode("node-0003");
+    const path = join(dir, "node-0003", "config.json");
+    expect(files.write("config.json", '{"n":"old"}')).toBe(true);
+    storage.refuseWrites("node-0003", "config.json", true);
+    expect(files.writeGrouped?.("config.json", '{"n":"new"}', waiter(path))).toBe(false);
+    storage.refuseWrites("node-0003", "config.json", false);
+    const w = waiter(path);
+    expect(files.writeGrouped?.("config.json", '{"n":"new"}', w)).toBe(true);
+    // Fails after the write returned true (fault injection at the commit).
+    storage.refuseWrites("node-0003", "config.json", true);
+    await storage.flush();
+    expect(w.heard).toEqual([{ ok: false, onDisk: '{"n":"old"}' }]);
+    expect(storage.writeErrors).toBe(1);
+    expect(readdirSync(join(dir, "node-0003"))).toEqual(["config.json"]);
+  });
+});

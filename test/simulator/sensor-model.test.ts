@@ -136,3 +136,28 @@ describe("sensor models (simulator/sensor-model.ts)", () => {
     }
   });
 });
+
+describe("sensor models share slabs of numbers (issue 14)", () => {
+  it("keeps each model's state its own across slabs: reads of one never move another", () => {
+    // More models than one slab holds (256), read in an interleaved order.
+    const models = Array.from({ length: 600 }, (_, i) => model(4, i + 1));
+    // The same reads, each model on its own (a node's sensors share its PRNG stream: same reads, same order).
+    const alone = [1, 256, 257, 512, 600].map((n) => {
+      const m = model(4, n);
+      series(m, "temperature", 20);
+      return series(m, "humidity", 20);
+    });
+    for (let round = 0; round < 20; round++) {
+      for (const m of models) {
+        m.read("temperature");
+      }
+    }
+    const mine = [1, 256, 257, 512, 600].map((n) => series(models[n - 1], "humidity", 20));
+    expect(mine).toEqual(alone);
+  });
+
+  it("refuses to inject into a sensor it does not simulate (a row of another node must stay untouched)", () => {
+    const m = model();
+    expect(() => m.inject("smell" as never, "fail", 1)).toThrow(/no simulated sensor named "smell"/);
+  });
+});

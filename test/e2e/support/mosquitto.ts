@@ -105,7 +105,9 @@ export class Mosquitto {
    * observer has subscribed again would reach no one — a test then sees
    * "lost" messages that the fleet delivered (issue 14: the flaky "drop count
    * is exact" test, when mosquitto, started as root without `user root`,
-   * could not write its folder).
+   * could not write its folder). SIGTERM, never SIGKILL: mosquitto writes
+   * its database only as it exits cleanly (and every autosave_interval,
+   * 30 minutes by default).
    */
   async stop(): Promise<void> {
     if (this.child === undefined || this.child.exitCode !== null) {
