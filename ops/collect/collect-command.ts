@@ -51,6 +51,10 @@ export async function collectCommand(flags: CollectFlags): Promise<number> {
   // Installed first: a Ctrl-C during the start (the first open takes seconds) lets the start finish, then stops cleanly.
   let requestStop: (why: "duration" | NodeJS.Signals) => void = () => undefined;
   const stopRequested = new Promise<"duration" | NodeJS.Signals>((resolve) => (requestStop = resolve));
+  // Also ends the wait for the first connection: a stop during the start (npm start -- --duration 5s while
+  // the database is being created, the fleet's broker gone) must not wait --wait for a broker that has stopped.
+  const startAborted = new AbortController();
+  void stopRequested.then(() => startAborted.abort());
   const onSignal = (signal: NodeJS.Signals): void => requestStop(signal);
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
@@ -85,6 +89,7 @@ export async function collectCommand(flags: CollectFlags): Promise<number> {
       filters,
       reconnectMs: RECONNECT_MS,
       waitMs: flags.wait,
+      signal: startAborted.signal,
       onMessage: (topic, payload, ack) => {
         collector.receive(topic, payload, ack);
         announcer?.observe(topic, payload);
@@ -106,6 +111,12 @@ export async function collectCommand(flags: CollectFlags): Promise<number> {
         }
       },
     });
+    if (subscriber === undefined) {
+      // Stopped before the broker answered: nothing was received, so nothing is left to commit.
+      const why = await stopRequested;
+      log(`${clock()} stopped (${why === "duration" ? "--duration" : why}) before ${target.url} answered; nothing received`);
+      return why === "SIGINT" ? 130 : 0;
+    }
     announcer = await startHomeAssistant(flags, target, topics, flags.prefix, `${flags.clientId}-homeassistant`, log);
     log(`collecting ${filters.join(", ")} (QoS 1) into ${opened.store.description}; ${collector.tracker.nodes} nodes known (Ctrl-C to stop)`);
     const db = flags.db === DEFAULT_DB_DIR ? "" : ` --db ${quoteArg(opened.store.description.startsWith("PGlite") ? flags.db : opened.store.description)}`;
@@ -120,7 +131,16 @@ export async function collectCommand(flags: CollectFlags): Promise<number> {
     if (flags.duration !== undefined) {
       setTimeout(() => requestStop("duration"), flags.duration).unref();
     }
-    const why = await stopRequested;
+    // A store that can commit nothing more (its worker thread died) stops the collector: what it holds is not
+    // acknowledged, so the broker keeps it for the next start; a service manager or npm start sees status 1.
+    const lost = opened.store.lost?.then((error) => error) ?? new Promise<never>(() => undefined);
+    const why = await Promise.race([stopRequested, lost]);
+    if (why instanceof Error) {
+      clearInterval(reporter);
+      subscriber.pause();
+      log(`${clock()} ${why.message}: stopping; the ${collector.waiting} messages received and not committed stay with the broker (not acknowledged) for the next start`);
+      return 1;
+    }
 
     clearInterval(reporter);
     subscriber.pause();

@@ -39,6 +39,10 @@ class StoreInWorker implements Store {
   /** Why the worker can take no call: it died, or the store was closed. */
   private gone: Error | undefined = undefined;
   private readonly exited: Promise<void>;
+  /** close() was called: the worker's end is expected, not a loss. */
+  private closing = false;
+  private markLost: (error: Error) => void = () => undefined;
+  readonly lost = new Promise<Error>((resolve) => (this.markLost = resolve));
 
   constructor(
     private readonly worker: Worker,
@@ -51,6 +55,9 @@ class StoreInWorker implements Store {
 
   /** The worker stopped: everything waiting fails with `error`, and so will every later call. */
   fail(error: Error): void {
+    if (!this.closing) {
+      this.markLost(error);
+    }
     this.gone ??= error;
     for (const waiting of this.waiting.values()) {
       waiting.reject(error);
@@ -96,6 +103,7 @@ class StoreInWorker implements Store {
 
   /** Close the store in the worker, then let the thread end. Closing a store whose worker died does nothing. */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.gone === undefined) {
       try {
         await this.call("close");

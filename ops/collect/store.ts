@@ -209,6 +209,14 @@ export interface PruneResult {
 export interface Store {
   /** For people: "PGlite in .espfleet/db" or "postgres://user@host:5432/db" (never a password). */
   readonly description: string;
+  /**
+   * Settles with the reason when the store stopped by itself and can commit
+   * nothing more (its worker thread died); never settles for a store that
+   * cannot die that way or that close() stopped. The collector then stops
+   * with status 1: nothing uncommitted was acknowledged, so the broker still
+   * has it for the next start.
+   */
+  readonly lost?: Promise<Error>;
   positions(): Promise<NodePosition[]>;
   /** One transaction: all of it is stored, or none of it (then it throws). */
   write(batch: Batch): Promise<WriteResult>;

@@ -37,6 +37,8 @@ export interface SubscriberOptions {
   /** Keep trying this long for the first connection, ms (0: fail at once with advice). */
   waitMs: number;
   onMessage: (topic: string, payload: Buffer, ack: () => void) => void;
+  /** Aborted while the first connection is awaited (Ctrl-C, SIGTERM): give up at once and resolve undefined. */
+  signal?: AbortSignal;
   /** False: stop reading from the broker until whenRoom resolves (TCP backpressure; the broker queues). */
   hasRoom: () => boolean;
   whenRoom: () => Promise<void>;
@@ -51,7 +53,10 @@ export interface Subscriber {
   close(): Promise<void>;
 }
 
-export function startSubscriber(options: SubscriberOptions): Promise<Subscriber> {
+/** The subscriber once connected; undefined when `signal` aborted the wait for the first connection. */
+export function startSubscriber(options: SubscriberOptions & { signal?: undefined }): Promise<Subscriber>;
+export function startSubscriber(options: SubscriberOptions): Promise<Subscriber | undefined>;
+export function startSubscriber(options: SubscriberOptions): Promise<Subscriber | undefined> {
   const client = mqtt.connect({
     ...mqttOptions(options.target, options.clientId),
     clean: false,
@@ -97,6 +102,11 @@ export function startSubscriber(options: SubscriberOptions): Promise<Subscriber>
   client.on("offline", () => options.onOffline?.());
 
   return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      client.removeListener("close", onClose);
+      client.end(true);
+      resolve(undefined);
+    };
     let lastError: (Error & { code?: string | number }) | undefined = undefined;
     client.on("error", (error: Error & { code?: string | number }) => {
       lastError = error;
@@ -107,12 +117,21 @@ export function startSubscriber(options: SubscriberOptions): Promise<Subscriber>
         return; // mqtt.js tries again after reconnectMs
       }
       client.removeListener("close", onClose);
+      options.signal?.removeEventListener("abort", onAbort);
       client.end(true);
       void diagnoseConnectError(options.target, lastError ?? new Error("connection closed before CONNACK")).then((text) => reject(new CliError(text)));
     };
     client.on("close", onClose);
+    if (options.signal?.aborted === true) {
+      // Stopped before connecting: no connection to end (mqtt.js' end() needs the stream connect() makes).
+      client.removeListener("close", onClose);
+      resolve(undefined);
+      return;
+    }
+    options.signal?.addEventListener("abort", onAbort, { once: true });
     client.once("connect", () => {
       client.removeListener("close", onClose);
+      options.signal?.removeEventListener("abort", onAbort);
       resolve({
         client,
         pause() {

@@ -102,6 +102,15 @@ describe("a store worker that dies", () => {
     expect(await store.summary()).toBeNull();
     await expect(store.write(emptyBatch())).rejects.toThrow("the test's store worker stopped (exit code 7); nothing further is committed");
     await expect(store.summary()).rejects.toThrow(/stopped \(exit code 7\)/);
+    // The collector stops on this (collect-command.ts): nothing more can be committed.
+    expect((await store.lost)?.message).toBe("the test's store worker stopped (exit code 7); nothing further is committed");
     await store.close();
+  });
+
+  it("a store closed on purpose is not lost", async () => {
+    const store = await openStoreInWorker({ entry: new URL("./support/dying-store-worker.js", import.meta.url), workerData: { exitCode: 7 }, name: "the test's store worker" });
+    await store.close();
+    const outcome = await Promise.race([store.lost?.then(() => "lost"), new Promise((r) => setTimeout(() => r("not lost"), 300))]);
+    expect(outcome).toBe("not lost");
   });
 });
