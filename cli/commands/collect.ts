@@ -57,9 +57,6 @@ export function registerCollectCommands(program: Command): void {
     .action(async (flags) => {
       const { collectCommand } = await import("../../ops/collect/collect-command");
       process.exitCode = await collectCommand(flags as Parameters<typeof collectCommand>[0]);
-      // Everything the collector opened is closed and its data committed; a handle a library left behind must
-      // not keep the process (seen: an mqtt.js client ended while its first connection was being refused).
-      setTimeout(() => process.exit(), 1000).unref();
     });
   addExamples(collect, [
     ["every reading of the fleet on the embedded broker into .espfleet/db (PGlite)", "espfleet collect"],

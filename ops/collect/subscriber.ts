@@ -104,6 +104,9 @@ export function startSubscriber(options: SubscriberOptions): Promise<Subscriber 
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
       client.removeListener("close", onClose);
+      // mqtt.js 5.16: ended while its first connection is being refused, the client still schedules a
+      // reconnect and keeps the process alive for good (no handle shows in _getActiveHandles); no period, no timer.
+      client.options.reconnectPeriod = 0;
       client.end(true);
       resolve(undefined);
     };
