@@ -466,8 +466,7 @@ function fsyncDirAsync(dir: string, done: (error: NodeJS.ErrnoException | null) 
     }
     fsync(fd, (syncError) => {
       close(fd, () => {
-        const code = syncError?.code;
-        done(syncError === null || code === "EPERM" || code === "EISDIR" || code === "EINVAL" || code === "EBADF" ? null : syncError);
+        done(syncError === null || folderCannotSync(syncError) ? null : syncError);
       });
     });
   });
@@ -487,6 +486,12 @@ function writeDurably(path: string, contents: string): void {
   fsyncDir(dirname(path));
 }
 
+/** The errors of an OS or file system that cannot fsync a folder at all (not a failed sync): skipped. */
+function folderCannotSync(error: NodeJS.ErrnoException): boolean {
+  const code = error.code;
+  return code === "EPERM" || code === "EISDIR" || code === "EINVAL" || code === "EBADF";
+}
+
 /** Make the rename (or a new entry) durable. Not every OS can fsync a folder (Windows); there it is skipped. */
 function fsyncDir(dir: string): void {
   let fd: number;
@@ -498,8 +503,7 @@ function fsyncDir(dir: string): void {
   try {
     fsyncSync(fd);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "EPERM" && code !== "EISDIR" && code !== "EINVAL" && code !== "EBADF") {
+    if (!folderCannotSync(error as NodeJS.ErrnoException)) {
       throw error;
     }
   } finally {

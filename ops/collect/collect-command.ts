@@ -133,7 +133,7 @@ export async function collectCommand(flags: CollectFlags): Promise<number> {
     }
     // A store that can commit nothing more (its worker thread died) stops the collector: what it holds is not
     // acknowledged, so the broker keeps it for the next start; a service manager or npm start sees status 1.
-    const lost = opened.store.lost?.then((error) => error) ?? new Promise<never>(() => undefined);
+    const lost = opened.store.lost ?? new Promise<never>(() => undefined);
     const why = await Promise.race([stopRequested, lost]);
     if (why instanceof Error) {
       clearInterval(reporter);

@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { RunningCollector } from "../../test/ops/support/collector-harness";
 import type { BrokerSettings, FromBroker, FromNodes, NodesSettings, NodesStats, ToNodes } from "./collect-bench-protocol";
 
 const NODES_CHILD = fileURLToPath(new URL("./collect-bench-nodes.ts", import.meta.url));
@@ -85,4 +86,19 @@ export async function startBrokerChild(settings: BrokerSettings): Promise<Broker
       await stopped;
     },
   };
+}
+
+/**
+ * Wait until the collector has committed everything the nodes' broker
+ * acknowledged (`acked`), a minute at most, then stop it: what it did not
+ * store by then is counted as lost by the caller.
+ */
+export async function stopWhenStored(collector: RunningCollector, acked: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (collector.collector.stats.totals.stored < acked && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The last PUBACKs go out after their commit.
+  await new Promise((r) => setTimeout(r, 500));
+  await collector.stop();
 }

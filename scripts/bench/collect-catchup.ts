@@ -12,7 +12,7 @@ import type { BrokerTarget } from "../../broker/target";
 import { formatCount, formatDuration } from "../../common/units";
 import { openPgliteWorkerStore } from "../../ops/collect/pglite-worker-store";
 import { startCollector } from "../../test/ops/support/collector-harness";
-import { SimulatedNodes } from "./collect-bench-children";
+import { SimulatedNodes, stopWhenStored } from "./collect-bench-children";
 import { countRows } from "./count-rows";
 import { SendTimes, timedStore } from "./timed-store";
 
@@ -99,12 +99,8 @@ export async function runCatchup(options: CatchupOptions): Promise<CatchupResult
     const liveS = ((liveAt ?? Number.NaN) - started) / 1000;
     await sleep(3000);
     const final = await nodes.stop();
-    const deadline = Date.now() + 60_000;
-    while (collector.collector.stats.totals.stored < final.acked && Date.now() < deadline) {
-      await sleep(100);
-    }
-    await sleep(500);
-    await collector.stop();
+    // Drained: everything the broker acknowledged is committed (at most a minute more).
+    await stopWhenStored(collector, final.acked);
     // Reconnects and what the collector had to say (database trouble) explain a slow drain.
     for (const line of collector.log) {
       options.log(`  collector: ${line}`);

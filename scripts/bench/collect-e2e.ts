@@ -11,7 +11,7 @@ import { formatCount } from "../../common/units";
 import { openPgStore } from "../../ops/collect/pg-store";
 import { openPgliteWorkerStore } from "../../ops/collect/pglite-worker-store";
 import { startCollector } from "../../test/ops/support/collector-harness";
-import { SimulatedNodes } from "./collect-bench-children";
+import { SimulatedNodes, stopWhenStored } from "./collect-bench-children";
 import { countPgRows, countRows } from "./count-rows";
 import { CpuWindow, type CpuShare } from "./collect-cpu";
 import { Lags, SendTimes, timedStore } from "./timed-store";
@@ -79,12 +79,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
     const cpuShares = cpu.stop();
     const final = await nodes.stop();
     // Drained: everything the broker acknowledged is committed (at most a minute more).
-    const deadline = Date.now() + 60_000;
-    while (collector.collector.stats.totals.stored < final.acked && Date.now() < deadline) {
-      await sleep(100);
-    }
-    await sleep(500);
-    await collector.stop();
+    await stopWhenStored(collector, final.acked);
     const gaps = (await db.summary()).reduce((n, s) => n + s.gaps, 0);
     await db.close();
     const counted = options.postgres !== undefined ? await countPgRows(options.postgres) : await countRows(dataDir);
