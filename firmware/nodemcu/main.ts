@@ -35,11 +35,36 @@ function loadable(name: string, bytecode: boolean): boolean {
   return !bytecode || header === string.dump(loadable).slice(0, 12);
 }
 
+/**
+ * The ESP8266 has one ADC, read at the A0 pin (`adc`) or as the supply
+ * voltage (`vdd`), in a mode NodeMCU reads from flash at boot;
+ * adc.force_init_mode sets only the next boot's, and says whether that
+ * changed it. So when the stored sensors need one mode (one of the two
+ * listed, not both), set it and restart once; the next boot finds it set
+ * and runs. Without this a board told to read vdd failed every read until
+ * someone ran force_init_mode at the REPL. A config_change to such sensors
+ * takes effect at the next boot, as their failed reads say.
+ */
+function switchAdcMode(sensors: string[]): void {
+  let pin = false;
+  let supply = false;
+  for (let i = 0; i < sensors.length; i++) {
+    pin = pin || sensors[i] === "adc";
+    supply = supply || sensors[i] === "vdd";
+  }
+  const force = adc.force_init_mode;
+  if (pin !== supply && force !== undefined && force(supply ? adc.INIT_VDD33 : adc.INIT_ADC)) {
+    platform.log("info", "ADC mode set for the sensors: restarting once");
+    node.restart();
+  }
+}
+
 let current: SensorNode | undefined = undefined;
 const platform = new NodeMcuPlatform(cfg, () => (current !== undefined ? current.settings().dht_pin : 4));
 current = new SensorNode(platform);
 espfleet_node = current;
 current.start();
+switchAdcMode(current.settings().sensors);
 if (inLfs() || loadable("cfg.lc", true) || loadable("cfg.lua", false)) {
   platform.builtin = undefined;
 } else {

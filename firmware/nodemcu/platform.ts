@@ -272,7 +272,7 @@ export class NodeMcuPlatform implements Platform {
     }
     if (name === "vdd") {
       const mv = adc.readvdd33(0);
-      return mv < 65535 ? mv / 1000 : "ADC is not in VDD33 mode (adc.force_init_mode)";
+      return mv < 65535 ? mv / 1000 : "ADC not in VDD33 mode: list vdd without adc, then restart";
     }
     if (name !== "temperature" && name !== "humidity") {
       return "unknown sensor";

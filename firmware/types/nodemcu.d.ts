@@ -104,11 +104,21 @@ interface NodeLfs {
 declare namespace node {
   function chipid(): number;
   function heap(): number;
+  /** Restarts the chip once the current task returns. */
+  function restart(): void;
   const LFS: NodeLfs | undefined;
 }
 
 /** @noSelf */
 declare namespace adc {
+  /** Modes of force_init_mode: the A0 pin (the default of a board fresh from esptool), or the supply voltage. */
+  const INIT_ADC: number;
+  const INIT_VDD33: number;
+  /**
+   * Sets the ADC mode of the next boot (kept in flash); true when that changed it, and then only a restart
+   * applies it. Absent on very old firmwares.
+   */
+  const force_init_mode: ((this: void, mode: number) => boolean) | undefined;
   function read(channel: number): number;
   /** Supply voltage in mV; only when the ADC is in VDD33 mode. */
   function readvdd33(channel: number): number;
