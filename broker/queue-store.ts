@@ -23,19 +23,39 @@ export interface StoredMessage {
   payload?: Buffer;
   qos?: number;
   retain?: boolean;
-  /** Kept only for a pubrel. */
+  /**
+   * The packet id it was sent with: always for a pubrel; for a publish only
+   * when that was not the one its number gives (session-queues.ts, 6.).
+   */
   messageId?: number;
+  /** It may have gone out already: queued while its client was connected (then it is sent live), or sent with `messageId`. */
+  sent?: boolean;
   /** MQTT 5 properties of the publish, when it had any. */
   properties?: unknown;
+}
+
+/**
+ * What a store holds, as found at open: a queued message (its number), or a
+ * client's mark, the highest number its queue may have been sent up to.
+ */
+export interface ScanEntry {
+  client: string;
+  kind: "message" | "sent";
+  seq: number;
 }
 
 export interface QueueStore {
   /** For people: "memory" or the folder. */
   readonly description: string;
-  /** Every queued message's client id and sequence number, as found at open. */
-  scan(): AsyncIterable<{ client: string; seq: number }>;
+  /** Every queued message's client id and sequence number, and every client's mark, as found at open. */
+  scan(): AsyncIterable<ScanEntry>;
   /** Keep `message` as number `seq` of `client`; resolves once written. */
   put(client: string, seq: number, message: StoredMessage): Promise<void>;
+  /**
+   * `client`'s queue may be sent up to `seq` from now on: written with the
+   * next batch, before any later get() answers (not awaited on its own).
+   */
+  mark(client: string, seq: number): void;
   /** Forget it, after every earlier put (not awaited; see above). */
   delete(client: string, seq: number): void;
   /** Forget everything queued for `client`. */
@@ -48,13 +68,21 @@ export interface QueueStore {
 export class MemoryQueueStore implements QueueStore {
   readonly description = "memory";
   private readonly queues = new Map<string, Map<number, StoredMessage>>();
+  private readonly marks = new Map<string, number>();
 
-  async *scan(): AsyncIterable<{ client: string; seq: number }> {
+  async *scan(): AsyncIterable<ScanEntry> {
     for (const [client, queue] of this.queues) {
       for (const seq of queue.keys()) {
-        yield { client, seq };
+        yield { client, kind: "message", seq };
       }
     }
+    for (const [client, seq] of this.marks) {
+      yield { client, kind: "sent", seq };
+    }
+  }
+
+  mark(client: string, seq: number): void {
+    this.marks.set(client, seq);
   }
 
   put(client: string, seq: number, message: StoredMessage): Promise<void> {
@@ -74,6 +102,7 @@ export class MemoryQueueStore implements QueueStore {
 
   clear(client: string): Promise<void> {
     this.queues.delete(client);
+    this.marks.delete(client);
     return Promise.resolve();
   }
 
@@ -99,6 +128,8 @@ export interface QueueLevel {
 
 /** Sequence numbers padded so that keys sort in sequence order (up to 2^53). */
 const SEQ_DIGITS = 16;
+/** The key of a client's mark ends in this instead of a number: inside the client's range (cleared with it), after its messages. */
+const MARK = "sent";
 
 export class LevelQueueStore implements QueueStore {
   private pending: Operation[] = [];
@@ -107,7 +138,7 @@ export class LevelQueueStore implements QueueStore {
 
   /**
    * @param db a sublevel of the broker's folder, holding only the queues.
-   * @param onError a delete that could not be written (the message will be delivered again).
+   * @param onError a delete that could not be written (the message will be delivered again), or a mark (session-queues.ts, 6.).
    */
   constructor(
     private readonly db: QueueLevel,
@@ -115,16 +146,35 @@ export class LevelQueueStore implements QueueStore {
     private readonly onError: (error: Error) => void,
   ) {}
 
-  async *scan(): AsyncIterable<{ client: string; seq: number }> {
+  async *scan(): AsyncIterable<ScanEntry> {
+    // Keys only (a million take ~4 s); the few marks' values are read after.
+    const marks: { client: string; key: string }[] = [];
     for await (const key of this.db.keys()) {
       const at = key.lastIndexOf(":");
-      yield { client: decodeURIComponent(key.slice(0, at)), seq: Number(key.slice(at + 1)) };
+      const client = decodeURIComponent(key.slice(0, at));
+      if (key.slice(at + 1) === MARK) {
+        marks.push({ client, key });
+        continue;
+      }
+      yield { client, kind: "message", seq: Number(key.slice(at + 1)) };
+    }
+    const values = marks.length === 0 ? [] : await this.db.getMany(marks.map((m) => m.key));
+    for (let i = 0; i < marks.length; i++) {
+      const seq = Number(values[i]?.toString() ?? "");
+      if (Number.isSafeInteger(seq)) {
+        yield { client: marks[i].client, kind: "sent", seq };
+      }
     }
   }
 
   put(client: string, seq: number, message: StoredMessage): Promise<void> {
     this.pending.push({ type: "put", key: keyOf(client, seq), value: serialize(message) });
     return this.flushed();
+  }
+
+  mark(client: string, seq: number): void {
+    this.pending.push({ type: "put", key: `${encodeURIComponent(client)}:${MARK}`, value: Buffer.from(String(seq)) });
+    this.flushed().catch(this.onError);
   }
 
   delete(client: string, seq: number): void {
