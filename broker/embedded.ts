@@ -64,9 +64,14 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
       // A node that stops reading must not stall delivery to the rest of the fleet.
       drainTimeout: 10_000,
       concurrency: 1000,
-      // A resuming session gets its queue first; a QoS 1 message is queued before its PUBACK (session-persistence.ts).
+      // A resuming session gets its queue first; a QoS 1 message is queued before its PUBACK (session-persistence.ts);
+      // live messages pass by our filter, not aedes' (live-filter.ts).
       ...(persistence instanceof SessionPersistence
-        ? { preConnect: persistence.preConnect.bind(persistence), authorizePublish: persistence.authorizePublish.bind(persistence) }
+        ? {
+            preConnect: persistence.preConnect.bind(persistence),
+            authorizePublish: persistence.authorizePublish.bind(persistence),
+            authorizeForward: persistence.authorizeForward.bind(persistence),
+          }
         : {}),
       ...options.aedes,
       persistence,

@@ -9,6 +9,7 @@ import type { Readable } from "node:stream";
 import type { DropCounter } from "./drop-counter";
 import { decodeDropCount, DROPPED_TOPIC_PREFIX, type DropCount } from "./dropped";
 import { InOrder } from "./in-order";
+import { forwardOnce, installLiveFilter } from "./live-filter";
 import type { QueueBroker, QueueClient, QueuePacket, QueueSubscription, SessionQueues } from "./session-queues";
 
 /** aedes' persistence methods as its callback-or-promise implementations offer them (called without a callback: a promise). */
@@ -78,6 +79,9 @@ export class SessionPersistence {
    * (session-queues.ts, 6.).
    */
   preConnect(client: QueueClient, packet: { clean?: boolean; clientId?: string }, done: (error: Error | null, ok: boolean) => void): void {
+    if (this.broker !== undefined) {
+      installLiveFilter(client, this.broker.id);
+    }
     if (packet.clean !== false || packet.clientId === undefined || packet.clientId === "") {
       done(null, true);
       return;
@@ -114,6 +118,11 @@ export class SessionPersistence {
       (subs) => this.queues.enqueueBeforeAck(subs, packet).then(() => done(null), done),
       done,
     );
+  }
+
+  /** aedes' authorizeForward hook: one copy of a message per client (live-filter.ts). */
+  authorizeForward<P extends QueuePacket>(client: QueueClient, packet: P): P | null {
+    return forwardOnce(client, packet);
   }
 
   outgoingEnqueue(sub: QueueSubscription, packet: QueuePacket): Promise<void> {

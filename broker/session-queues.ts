@@ -23,7 +23,7 @@
  *    queue while new messages are delivered to it live, so a collector
  *    catching up received a node's seq 900 before its seq 300 (measured:
  *    15,000 of 22,000 out of order). Here live delivery to a resuming
- *    session is held off (aedes' own duplicate filter, `client.duplicates`)
+ *    session is held off (the filter of live messages, live-filter.ts)
  *    until its queue, including what arrives meanwhile, has been sent in
  *    order; then it switches to live at the exact message where the queue
  *    ended.
@@ -72,6 +72,7 @@
  *    out again with the id stored with it at the PUBREC.
  */
 import { Readable } from "node:stream";
+import * as liveFilter from "./live-filter";
 import { SeqIndex } from "./seq-index";
 import type { QueueStore, StoredMessage } from "./queue-store";
 
@@ -81,7 +82,7 @@ export interface QueueBroker {
   clients: Record<string, unknown>;
 }
 
-/** What the queues need of an aedes client (`duplicates`: aedes' filter of live messages by broker counter). */
+/** What the queues need of an aedes client (`duplicates`: the filter of live messages by broker counter, live-filter.ts). */
 export interface QueueClient {
   id: string;
   clean?: boolean;
@@ -355,8 +356,8 @@ export class SessionQueues {
 
   /** A client resumes its session (clean session off): no live message until its queue is sent (see 3. above). */
   holdLive(client: QueueClient): void {
-    if (this.broker !== undefined && client.duplicates !== undefined) {
-      client.duplicates[this.broker.id] = Number.POSITIVE_INFINITY;
+    if (this.broker !== undefined) {
+      liveFilter.holdLive(client, this.broker.id);
     }
   }
 
@@ -462,9 +463,9 @@ export class SessionQueues {
       }
     }
     // No await since the queue was found empty: every message of this run up to `last` was sent from the queue,
-    // every later one is not in it yet and goes live (aedes' filter passes counters above this).
-    if (this.broker !== undefined && client.duplicates !== undefined) {
-      client.duplicates[this.broker.id] = Math.max(0, last - this.base);
+    // every later one is not in it yet and goes live (live-filter.ts passes counters above this).
+    if (this.broker !== undefined) {
+      liveFilter.liveFrom(client, this.broker.id, Math.max(0, last - this.base));
     }
   }
 
