@@ -35,7 +35,8 @@
  * Profiles: BENCH_PROF=1 writes CPU profiles of each measured process (its
  * window, then its fan-out rounds) to build/bench-profiles; BENCH_HEAP=1 a
  * heap snapshot after the window (small N: a snapshot is ~30 KB per node);
- * BENCH_DEBUG=1 prints the V8 heap spaces at each RSS reading.
+ * BENCH_DEBUG=1 prints the V8 heap spaces at each RSS reading; BENCH_FSTIME=1
+ * the time of each synchronous fs call on the node files (no profiler).
  *
  * Open files: every node holds one socket in the measured process and one in
  * mosquitto. A process cannot raise its own limit past the hard limit, so the

@@ -42,6 +42,15 @@ const PUBLISH_OPTIONS: IClientPublishOptions[][] = [
   ],
 ];
 
+/**
+ * mqtt.js's logger for every client: without one, each client makes its own
+ * `debug('mqttjs:client')` instance (~1.2 KB of heap per node) and calls it
+ * (a cheap no-op, but one per packet handled and sent). The simulator never
+ * shows those lines unless `DEBUG` asks for some (DEBUG=mqttjs*, DEBUG=*), so
+ * one shared no-op unless DEBUG is set; with it, mqtt.js's own logger.
+ */
+const MQTT_LOG: ((...args: unknown[]) => void) | undefined = (process.env.DEBUG ?? "") === "" ? () => undefined : undefined;
+
 const CONNECTING = 0;
 const UP = 1;
 const OVER = 2;
@@ -116,6 +125,9 @@ export class MqttLink {
       queueQoSZero: false,
       will: { topic: session.willTopic, payload: Buffer.from(session.willPayload), qos: 1, retain: true },
     };
+    if (MQTT_LOG !== undefined) {
+      options.log = MQTT_LOG;
+    }
     if (session.user !== "") {
       options.username = session.user;
       options.password = session.password;

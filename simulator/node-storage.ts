@@ -21,17 +21,31 @@
  * A config change to 10,000 nodes then no longer waits for 10,000 fsyncs
  * one after the other on the event loop.
  *
+ * On a file system that lives in RAM (tmpfs, ramfs: `/dev/shm`, where the
+ * benchmark keeps its nodes' files), the page cache is the storage: an
+ * fsync there cannot make anything more durable (a power cut loses the
+ * whole file system either way), so writes there skip the file's and the
+ * folder's fsync and keep only what protects against `kill -9` mid-write,
+ * the temp file and the rename (whole when the rename returns, and a
+ * rename is atomic). Such a write is durable against everything its file
+ * system survives as soon as it returns, so those nodes write with write()
+ * and the group commit is not offered (nothing would be waited for: the
+ * ack goes out at once, with no held publish). The mode is decided once
+ * per NodeStorage from statfs(2) of the state folder (see ramBacked()).
+ *
  * Folders are made one level at a time, never with `mkdir -p` semantics:
  * Node's recursive mkdir spins forever on paths like /proc/xyz (issue 15,
  * defect 9). `prepare()` checks the state directory once, before any node
  * starts, so a bad `--state-dir` is one clear error instead of one per node.
  */
-import { close, closeSync, fsync, fsyncSync, mkdirSync, open, openSync, readFileSync, rename, renameSync, rm, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { close, closeSync, fsync, fsyncSync, mkdirSync, open, openSync, readFileSync, rename, renameSync, rm, statSync, statfsSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
 /** Files are private to the user: a node's config holds the MQTT password, as on the device. */
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
+/** writeFileSync's options for a node's file (one object for every write). */
+const UTF8_FILE = { encoding: "utf8", mode: FILE_MODE } as const;
 
 /** Told when a write of the group commit is on disk (`ok`), or could not be made durable. */
 export interface CommitWaiter {
@@ -41,7 +55,7 @@ export interface CommitWaiter {
 /** The simple file system the Platform exposes: one node's directory. */
 export interface NodeFiles {
   read(name: string): string | undefined;
-  /** True once the file is on disk (fsynced); false when it could not be written (or a fault was injected). */
+  /** True once the file is durable (fsynced; in RAM, renamed into place: see the header); false when it could not be written (or a fault was injected). */
   write(name: string, contents: string): boolean;
   /**
    * The group commit: false at once when the file cannot be written (a full
@@ -87,6 +101,32 @@ const PROBE_EVERY = 64;
 /** Temp files kept open from their write to their commit at most (each node also holds a socket). */
 const MAX_OPEN_TEMPS = 512;
 
+/** statfs(2) f_type of the file systems that live in RAM (linux/magic.h): TMPFS_MAGIC, RAMFS_MAGIC. */
+const RAM_FILE_SYSTEMS: readonly number[] = [0x01021994, 0x858458f6];
+
+/**
+ * Does `dir` (or, while it does not exist yet, its nearest existing parent)
+ * live in RAM? False when statfs cannot tell (another OS, an error): then
+ * every write is fsynced, the safe side. A file system mounted later below
+ * the existing parent is not seen: the state folder is made at the start.
+ */
+export function ramBacked(dir: string): boolean {
+  let at = resolve(dir);
+  for (;;) {
+    try {
+      // (>>> 0: the magic numbers are unsigned 32-bit; some platforms report f_type signed.)
+      return RAM_FILE_SYSTEMS.includes(statfsSync(at).type >>> 0);
+    } catch (error) {
+      const parent = dirname(at);
+      const code = (error as NodeJS.ErrnoException).code;
+      if (parent === at || (code !== "ENOENT" && code !== "ENOTDIR")) {
+        return false;
+      }
+      at = parent;
+    }
+  }
+}
+
 export class NodeStorage {
   /** Paths whose writes fail on purpose (fault injection: a full file system). */
   private readonly refused = new Set<string>();
@@ -106,6 +146,8 @@ export class NodeStorage {
   /** What the probes say: commit on the event loop (a fast file system), or off it. */
   private inlineCommits = true;
   private batches = 0;
+  /** The state folder lives in RAM (ramBacked()): no fsyncs, no group commit; undefined until the first node asks. */
+  private inRam: boolean | undefined = undefined;
 
   constructor(
     readonly root: string,
@@ -129,12 +171,25 @@ export class NodeStorage {
     unlinkQuiet(probe);
   }
 
-  /** The file view of one node (its directory is made at its first write). */
+  /**
+   * Whether this storage's writes skip the fsyncs (its folder lives in RAM,
+   * see the header), decided at the first call (of this or forNode) and
+   * kept: every node of a fleet writes the same way.
+   */
+  ramBacked(): boolean {
+    return (this.inRam ??= ramBacked(this.root));
+  }
+
+  /**
+   * The file view of one node (its directory is made at its first write):
+   * with the group commit on a disk; without it in RAM, where write() is as
+   * cheap as the group commit's first step and durable when it returns.
+   */
   forNode(nodeId: string): NodeFiles {
     if (!/^[A-Za-z0-9._-]+$/.test(nodeId) || nodeId.startsWith(".")) {
       throw new Error(`node id "${nodeId}" cannot name a directory; use letters, digits, ".", "_" and "-"`);
     }
-    return new NodeDirectory(this, nodeId);
+    return this.ramBacked() ? new NodeDirectory(this, nodeId) : new GroupedNodeDirectory(this, nodeId);
   }
 
   /** Make every later write of `nodeId`'s `name` fail (fault injection: a full file system). */
@@ -174,16 +229,17 @@ export class NodeStorage {
     if (this.refused.has(path)) {
       return false;
     }
+    const sync = !this.ramBacked();
     try {
       try {
-        writeDurably(path, contents);
+        writeDurably(path, contents, sync);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
           throw error;
         }
         // The node's first write: make its folder (and the state folder, if someone removed it), then again.
-        makeDirs(dirname(path));
-        writeDurably(path, contents);
+        makeDirs(dirname(path), sync);
+        writeDurably(path, contents, sync);
       }
       this.writesDone++;
       return true;
@@ -472,9 +528,20 @@ function fsyncDirAsync(dir: string, done: (error: NodeJS.ErrnoException | null) 
   });
 }
 
-/** Temp file, fsync, rename over the old one, fsync the folder: on disk, whole, when this returns. */
-function writeDurably(path: string, contents: string): void {
+/**
+ * Temp file, fsync, rename over the old one, fsync the folder: on disk,
+ * whole, when this returns. Without `sync` (a file system in RAM, where an
+ * fsync makes nothing more durable) only the temp file and the rename: the
+ * old or the new text, whole, whenever the process is killed.
+ */
+function writeDurably(path: string, contents: string, sync = true): void {
   const temp = path + ".new";
+  if (!sync) {
+    // One call (open, write, close in C++: Node takes that path only when the options name utf8), then the rename.
+    writeFileSync(temp, contents, UTF8_FILE);
+    renameSync(temp, path);
+    return;
+  }
   const fd = openSync(temp, "w", FILE_MODE);
   try {
     writeFileSync(fd, contents);
@@ -512,11 +579,11 @@ function fsyncDir(dir: string): void {
 }
 
 /**
- * `mkdir -p` one level at a time, each new folder fsynced into its parent.
- * Throws a plain Error naming the first level that is not a folder or
- * cannot be made.
+ * `mkdir -p` one level at a time, each new folder fsynced into its parent
+ * (unless `sync` is false: a file system in RAM). Throws a plain Error
+ * naming the first level that is not a folder or cannot be made.
  */
-export function makeDirs(dir: string): void {
+export function makeDirs(dir: string, sync = true): void {
   const missing: string[] = [];
   let at = resolve(dir);
   for (;;) {
@@ -552,7 +619,9 @@ export function makeDirs(dir: string): void {
         throw new Error(`cannot make ${level}: ${code ?? (error as Error).message}`, { cause: error });
       }
     }
-    fsyncDir(dirname(level));
+    if (sync) {
+      fsyncDir(dirname(level));
+    }
   }
 }
 
@@ -567,12 +636,13 @@ function unlinkQuiet(path: string): void {
 /**
  * One node's directory. A class, not a pair of closures, holding the node's
  * id rather than its directory's path (the id is the node's own string
- * anyway): at 19,000 nodes every per-node byte counts.
+ * anyway): at 19,000 nodes every per-node byte counts. This one has no
+ * group commit (a state folder in RAM); GroupedNodeDirectory has.
  */
 class NodeDirectory implements NodeFiles {
   constructor(
-    private readonly storage: NodeStorage,
-    private readonly nodeId: string,
+    protected readonly storage: NodeStorage,
+    protected readonly nodeId: string,
   ) {}
 
   read(name: string): string | undefined {
@@ -582,7 +652,10 @@ class NodeDirectory implements NodeFiles {
   write(name: string, contents: string): boolean {
     return this.storage.write(join(this.storage.root, this.nodeId, name), contents);
   }
+}
 
+/** A node's directory on a disk: its writes after the start go through the group commit. */
+class GroupedNodeDirectory extends NodeDirectory {
   writeGrouped(name: string, contents: string, waiter: CommitWaiter): boolean {
     return this.storage.writeGrouped(join(this.storage.root, this.nodeId, name), contents, waiter);
   }

@@ -13,11 +13,50 @@ import { join } from "node:path";
 import { type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
 import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import mqtt, { type MqttClient } from "mqtt";
+import fsModule from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
 import { Fleet } from "../../simulator/fleet";
 import { nodeId } from "../../simulator/node-ids";
 import type { BenchChildSettings, FromBenchChild, ToBenchChild } from "./fleet-bench-protocol";
 
 const settings = JSON.parse(process.argv[2]) as BenchChildSettings;
+/**
+ * BENCH_FSTIME=1: the node files' synchronous fs calls timed, count and µs
+ * per call, printed before the window and at the stop (the fan-out rounds).
+ * Without the profiler, whose sampling inflates system calls several times
+ * over (issue 14: `open` looked like 37 µs in a profile, 6 µs timed).
+ * Node's own fs functions are wrapped, so the ES module bindings the
+ * simulator imported see the wrappers (syncBuiltinESMExports).
+ */
+const fsTimes = new Map<string, { n: number; ms: number }>();
+if (process.env.BENCH_FSTIME !== undefined) {
+  const calls = fsModule as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of ["openSync", "writeFileSync", "writeSync", "fsyncSync", "closeSync", "renameSync"]) {
+    const original = calls[name];
+    calls[name] = function timed(this: unknown, ...args: unknown[]): unknown {
+      const started = performance.now();
+      try {
+        return original.apply(this, args);
+      } finally {
+        const entry = fsTimes.get(name) ?? { n: 0, ms: 0 };
+        entry.n++;
+        entry.ms += performance.now() - started;
+        fsTimes.set(name, entry);
+      }
+    };
+  }
+  syncBuiltinESMExports();
+}
+
+/** BENCH_FSTIME: what was timed since the last call, as one line. */
+function reportFsTimes(phase: string): void {
+  if (process.env.BENCH_FSTIME === undefined) {
+    return;
+  }
+  const text = [...fsTimes.entries()].map(([name, t]) => `${name} ${t.n}× ${((t.ms * 1000) / Math.max(1, t.n)).toFixed(1)} µs`).join(", ");
+  fsTimes.clear();
+  process.stderr.write(`[${settings.mode}] fs calls ${phase}: ${text}\n`);
+}
 const send = (message: FromBenchChild): void => void process.send?.(message);
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -244,6 +283,7 @@ process.on("message", (message: ToBenchChild) => {
       measure(message.ms);
     }, 50);
   } else if (message.type === "stop") {
+    reportFsTimes("from the window's end (fan-out rounds)");
     saveProfile("fanout", () => undefined);
     void running.stop().then(() => {
       send({ type: "stopped" });
@@ -273,6 +313,7 @@ function observeGc(): () => string {
 }
 
 function measure(ms: number): void {
+  reportFsTimes("until the window (start-up)");
   startProfile();
   const gcPauses = process.env.BENCH_DEBUG !== undefined ? observeGc() : undefined;
   const cpu0 = process.cpuUsage();

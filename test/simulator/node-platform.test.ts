@@ -15,7 +15,7 @@ import { NodeStorage } from "../../simulator/node-storage";
 import { Prng } from "../../simulator/prng";
 import { NO_FAULTS, SensorModel } from "../../simulator/sensor-model";
 import { freePort } from "../e2e/support/mosquitto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -257,6 +257,36 @@ describe("NodePlatform (simulator) keeps the Platform contract", () => {
     await operator.endAsync();
     p.mqttClose();
     await p.closed();
+  });
+
+  it.skipIf(process.platform !== "linux" || !existsSync("/dev/shm"))("in RAM (tmpfs): a write is in place when writeFile returns, and the ack right after it goes out at once, nothing held", async () => {
+    const dir = mkdtempSync(join("/dev/shm", "espfleet-unit-"));
+    try {
+      const storage = new NodeStorage(dir);
+      const counters = new FleetCounters();
+      const p = new NodePlatform("node-0001", storage.forNode("node-0001"), new SensorModel(1, 1, 0, NO_FAULTS, { intervalMs: () => 1000 }), new Prng(1, 2), {
+        counters,
+        dataTopic: "sensor_data",
+        ackTopicPrefix: "config_ack/",
+        tls: undefined,
+        log: () => undefined,
+      });
+      const r = recorder();
+      p.mqttConnect(session(broker.port), r.handlers);
+      await until(() => r.events.includes("connected"), "connected");
+      expect(p.writeFile("config.json", '{"interval_ms":500}')).toBe(true);
+      expect(readFileSync(join(dir, "node-0001", "config.json"), "utf8")).toBe('{"interval_ms":500}');
+      expect(storage.pendingWrites()).toBe(0);
+      let acked = false;
+      expect(p.mqttPublish("config_ack/node-0001", '{"id":"node-0001","result":"applied","req":"a"}', 1, false, () => (acked = true))).toBe(true);
+      // Sent in the call, not held for a commit: counted at once.
+      expect(counters.configApplied).toBe(1);
+      await until(() => acked, "the ack's PUBACK");
+      p.mqttClose();
+      await p.closed();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("group commit: a goodbye held for the disk still goes out when the node closes its session right after it", async () => {

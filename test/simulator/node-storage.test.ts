@@ -1,10 +1,32 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { makeDirs, NodeStorage } from "../../simulator/node-storage";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { makeDirs, NodeStorage, ramBacked } from "../../simulator/node-storage";
+
+// fsyncSync counted (and still done): which writes sync, and which need not.
+vi.mock("node:fs", async (importOriginal) => {
+  const real = await importOriginal<typeof import("node:fs")>();
+  return { ...real, fsyncSync: vi.fn(real.fsyncSync) };
+});
 
 const root = () => join(mkdtempSync(join(tmpdir(), "espfleet-storage-")), "nodes");
+
+/** A real tmpfs (Linux's /dev/shm) and a real disk folder (the repository's build folder, as the benchmark's --state-dir). */
+const SHM = "/dev/shm";
+const hasShm = process.platform === "linux" && existsSync(SHM);
+const BUILD = fileURLToPath(new URL("../../build", import.meta.url));
+const made: string[] = [];
+afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+function folderIn(parent: string): string {
+  mkdirSync(parent, { recursive: true });
+  const dir = mkdtempSync(join(parent, "espfleet-storage-"));
+  made.push(dir);
+  return dir;
+}
 
 describe("per-node storage (simulator/node-storage.ts)", () => {
   it("has a write on disk when write() returns, in <dir>/<node-id>/<file>: nothing is written behind (issue 15)", () => {
@@ -163,4 +185,69 @@ describe("the group commit (NodeStorage.writeGrouped)", () => {
     expect(storage.writeErrors).toBe(1);
     expect(readdirSync(join(dir, "node-0003"))).toEqual(["config.json"]);
   });
+});
+
+describe.skipIf(!hasShm)("a state folder in RAM (tmpfs): no fsync, no group commit; temp file and rename kept", () => {
+  it("tells a tmpfs folder from a disk folder, also before the folder exists (its nearest parent decides)", () => {
+    const shm = folderIn(SHM);
+    const disk = folderIn(BUILD);
+    expect(ramBacked(shm)).toBe(true);
+    expect(ramBacked(join(shm, "not", "yet"))).toBe(true);
+    expect(ramBacked(disk)).toBe(false);
+    expect(ramBacked(join(disk, "not", "yet"))).toBe(false);
+    expect(new NodeStorage(join(shm, "nodes")).ramBacked()).toBe(true);
+    expect(new NodeStorage(join(disk, "nodes")).ramBacked()).toBe(false);
+  });
+
+  it("in RAM, write() is whole and in place when it returns, with no fsync and no group commit; on a disk, both", () => {
+    const fsync = vi.mocked(fs.fsyncSync);
+    const ram = new NodeStorage(join(folderIn(SHM), "nodes"));
+    const files = ram.forNode("node-0001");
+    // The platform then writes with write(), and an ack goes out at once (test/simulator/node-platform.test.ts).
+    expect(files.writeGrouped).toBeUndefined();
+    fsync.mockClear();
+    expect(files.write("config.json", '{"interval_ms":500}')).toBe(true);
+    expect(files.write("config.json", '{"interval_ms":700}')).toBe(true);
+    expect(fsync).not.toHaveBeenCalled();
+    expect(readFileSync(join(ram.root, "node-0001", "config.json"), "utf8")).toBe('{"interval_ms":700}');
+    expect(readdirSync(join(ram.root, "node-0001"))).toEqual(["config.json"]);
+    expect(ram.writesDone).toBe(2);
+    ram.refuseWrites("node-0001", "config.json", true);
+    expect(files.write("config.json", "{}")).toBe(false);
+    expect(files.read("config.json")).toBe('{"interval_ms":700}');
+
+    const disk = new NodeStorage(join(folderIn(BUILD), "nodes"));
+    expect(disk.forNode("node-0001").writeGrouped).toBeTypeOf("function");
+    fsync.mockClear();
+    expect(disk.forNode("node-0001").write("config.json", '{"interval_ms":500}')).toBe(true);
+    // The file, the folder made at the first write (into its parent), the folder after the rename.
+    expect(fsync.mock.calls.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a process killed (kill -9) while writing in RAM leaves the old or the new file, whole, never a torn one", async () => {
+    const dir = join(folderIn(SHM), "nodes");
+    const storageModule = fileURLToPath(new URL("../../simulator/node-storage.ts", import.meta.url));
+    // Large texts (many pages each), written back to back: a kill lands in the middle of a write almost always.
+    const writer = [
+      `import { NodeStorage } from ${JSON.stringify(storageModule)};`,
+      `const files = new NodeStorage(${JSON.stringify(dir)}).forNode("node-0001");`,
+      `for (let n = 0; ; n++) {`,
+      `  if (!files.write("config.json", JSON.stringify({ n, pad: String(n % 10).repeat(256 * 1024) }))) process.exit(3);`,
+      `  if (n === 2) process.stdout.write("writing\\n");`,
+      `}`,
+    ].join("\n");
+    for (let round = 0; round < 5; round++) {
+      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", writer], { stdio: ["ignore", "pipe", "inherit"] });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+      await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+      // A different point of the loop each round.
+      await new Promise((resolve) => setTimeout(resolve, round * 7));
+      child.kill("SIGKILL");
+      expect(await exited).toBe("SIGKILL");
+      const text = readFileSync(join(dir, "node-0001", "config.json"), "utf8");
+      const stored = JSON.parse(text) as { n: number; pad: string };
+      expect(stored.pad).toBe(String(stored.n % 10).repeat(256 * 1024));
+      expect(stored.n).toBeGreaterThanOrEqual(2);
+    }
+  }, 60_000);
 });
