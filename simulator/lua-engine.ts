@@ -16,10 +16,11 @@
  *
  * Each board powers on in the ADC mode its sensors need: adc.INIT_VDD33
  * when they list vdd and not adc (adc.readvdd33() answers), else
- * adc.INIT_ADC (adc.read(0) answers). That is a board on which
- * adc.force_init_mode(adc.INIT_VDD33) ran once, as NodeMCU's adc docs
- * prescribe for supply readings; the TypeScript engine's sensor model reads
- * vdd without asking, so both engines send the default sensors
+ * adc.INIT_ADC (adc.read(0) answers). The firmware would set that mode
+ * itself at its first boot and restart once (firmware/nodemcu/main.ts);
+ * powering on in it, as a board on which that already happened, spares
+ * every node of every run that restart. The TypeScript engine's sensor
+ * model reads vdd without asking, so both engines send the default sensors
  * (temperature, humidity, vdd) without a failed read.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
