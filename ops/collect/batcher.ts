@@ -18,6 +18,19 @@
  * is acknowledged meanwhile, so the broker keeps every message of the
  * persistent session until the database is back. Once `maxPending` items
  * wait, `hasRoom()` is false and the subscriber stops reading (whenRoom).
+ *
+ * While commits succeed, the subscriber reads ahead one transaction at most:
+ * once a full `maxBatch` is queued behind the one committing, `hasRoom()` is
+ * false until the next transaction takes it. Reading further gains nothing
+ * (a transaction takes at most maxBatch) and costs the commits: a backlog
+ * read from the broker as fast as it comes kept the collector's thread busy
+ * for whole TCP reads at a time, so the store's reply (a worker thread's
+ * message, or the next round trip of a PostgreSQL transaction) waited behind
+ * them: the PGlite worker was idle ~45% of the first half-second of a drain,
+ * and a PostgreSQL transaction of 1,000 readings took 166 instead of 20-30
+ * ms. The broker holds the rest meanwhile. While commits fail, or one has
+ * run for `slowCommitMs` (a slow or blocked database), the limit is
+ * `maxPending` again: what is received is held, as `--max-pending` says.
  */
 
 export interface Queued<T> {
@@ -34,6 +47,8 @@ export interface BatcherOptions<T, R> {
   maxBatch: number;
   /** Items held (queued or being committed) before the subscriber stops reading. */
   maxPending: number;
+  /** A commit running this long is slow: the subscriber reads on up to maxPending (default 1 s; see the top). */
+  slowCommitMs?: number;
   retryMinMs: number;
   retryMaxMs: number;
   /** A commit failed; the next try is in `delayMs`. */
@@ -56,6 +71,10 @@ export class Batcher<T, R = void> {
   private idle: (() => void)[] = [];
   /** The last commit failed and has not succeeded since. */
   failing = false;
+  /** performance.now() when the commit under way (its latest try) started; undefined between commits. */
+  private committingSince: number | undefined = undefined;
+  /** Wakes whenRoom's waiters once the commit under way has become slow. */
+  private slowTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(private readonly options: BatcherOptions<T, R>) {}
 
@@ -65,12 +84,42 @@ export class Batcher<T, R = void> {
   }
 
   hasRoom(): boolean {
-    return this.waiting < this.options.maxPending;
+    return this.waiting < this.options.maxPending && (this.failing || this.queue.length < this.options.maxBatch || this.slowCommitFor() <= 0);
   }
 
-  /** Resolves once fewer than maxPending items wait. */
+  /** Resolves once hasRoom() is true. */
   whenRoom(): Promise<void> {
-    return this.hasRoom() ? Promise.resolve() : new Promise((resolve) => this.waitingForRoom.push(resolve));
+    if (this.hasRoom()) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.waitingForRoom.push(resolve);
+      this.armSlowTimer();
+    });
+  }
+
+  /** Ms until the commit under way counts as slow (0 or less: it does); Infinity between commits. */
+  private slowCommitFor(): number {
+    return this.committingSince === undefined ? Number.POSITIVE_INFINITY : this.committingSince + (this.options.slowCommitMs ?? 1000) - performance.now();
+  }
+
+  private armSlowTimer(): void {
+    const ms = this.slowCommitFor();
+    if (this.slowTimer !== undefined || ms === Number.POSITIVE_INFINITY) {
+      return;
+    }
+    this.slowTimer = setTimeout(
+      () => {
+        this.slowTimer = undefined;
+        this.releaseRoom();
+        // Fired for a commit that has ended since: the next one's turn.
+        if (this.waitingForRoom.length > 0) {
+          this.armSlowTimer();
+        }
+      },
+      Math.max(0, ms),
+    );
+    this.slowTimer.unref();
   }
 
   add(item: T, ack: () => void, receivedAt = performance.now()): void {
@@ -125,9 +174,12 @@ export class Batcher<T, R = void> {
     try {
       let batch = this.take();
       let committing = batch === undefined ? undefined : this.commitWithRetry(batch);
+      // The queue was taken (and handed to the store, synchronously): the subscriber may read on.
+      this.releaseRoom();
       while (batch !== undefined && committing !== undefined) {
         const outcome = await committing;
         this.inFlight = 0;
+        this.committingSince = undefined;
         if (!outcome.ok) {
           // Stopped while failing: put the items back for whoever looks at `waiting`.
           this.queue.unshift(...batch);
@@ -160,6 +212,7 @@ export class Batcher<T, R = void> {
     let firstFailure = 0;
     for (;;) {
       try {
+        this.committingSince = performance.now();
         const result = await this.options.commit(batch.map((q) => q.item));
         if (attempt > 0) {
           this.failing = false;
@@ -172,6 +225,8 @@ export class Batcher<T, R = void> {
           firstFailure = performance.now();
         }
         this.failing = true;
+        // Failing, the subscriber may read on up to maxPending (see hasRoom).
+        this.releaseRoom();
         const delay = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** (attempt - 1));
         this.options.onRetry?.(error as Error, attempt, delay, this.waiting);
         if (this.stopped) {

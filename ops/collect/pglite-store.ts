@@ -11,10 +11,31 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PGlite, type Results, type Transaction } from "@electric-sql/pglite";
+import { COLLECT_DEBUG, debugLine } from "./debug-timing";
 import { SqlStore, type SqlDriver, type SqlResult, type SqlSession } from "./sql-store";
 
-/** Smaller than PostgreSQL's 1 GB: checkpoints come sooner, so the folder stays small and a restart replays little WAL. */
+/**
+ * Smaller than PostgreSQL's 1 GB. But note (measured 2026-12-05 with
+ * ESPFLEET_COLLECT_DEBUG=1, pg_control_checkpoint()): PGlite is a
+ * single-user backend, and PostgreSQL requests a checkpoint for WAL volume
+ * only under a postmaster (xlog.c: `IsUnderPostmaster &&
+ * XLogCheckpointNeeded`), nor is there a checkpointer for
+ * checkpoint_timeout. So no checkpoint runs while the collector writes:
+ * 10,000 readings/s made ~500 MB of WAL a minute and none was removed,
+ * whatever this says; only close() (the shutdown checkpoint) does.
+ */
 export const PGLITE_MAX_WAL_SIZE = "64MB";
+
+/**
+ * New WAL segments are not filled with zeroes first (wal_init_zero off).
+ * With no checkpoint to recycle old segments (above), every 16 MB of WAL is
+ * a new file, and zero-filling it was 16 MB of synchronous writes in the
+ * thread that commits: at 10,000 readings/s a new segment every ~2 s, each
+ * 110-220 ms of writeSync stalling the transaction that needed it (and half
+ * the bytes written). An unfilled segment reads as zeroes all the same
+ * (holes), which is what recovery expects past the last record.
+ */
+const PGLITE_WAL_INIT_ZERO = "off";
 
 export interface PgliteStoreOptions {
   /** The PGlite data folder; absent: in memory. */
@@ -49,8 +70,44 @@ export function pgliteDriver(db: PGlite, description: string): SqlDriver {
     async exec(script) {
       await db.exec(script);
     },
-    transaction: (fn) => db.transaction((tx) => fn(session(tx))),
+    transaction: COLLECT_DEBUG ? timedTransaction(db) : (fn) => db.transaction((tx) => fn(session(tx))),
     close: () => db.close(),
+  };
+}
+
+/** A transaction that took this long is reported (ESPFLEET_COLLECT_DEBUG). */
+const SLOW_TRANSACTION_MS = 250;
+
+/**
+ * ESPFLEET_COLLECT_DEBUG: transactions timed; a slow one is reported with
+ * whether PGlite checkpointed meanwhile (a standalone backend checkpoints in
+ * the transaction that filled the WAL, writing every dirty buffer then).
+ */
+function timedTransaction(db: PGlite): SqlDriver["transaction"] {
+  let checkpoint: string | undefined = undefined;
+  const where = async (): Promise<string> => {
+    const { rows } = await db.query<{ at: string; wal: string }>("SELECT checkpoint_time::text AS at, pg_current_wal_lsn()::text AS wal FROM pg_control_checkpoint()");
+    return `checkpoint ${rows[0].at}, WAL at ${rows[0].wal}`;
+  };
+  let count = 0;
+  let slowest = 0;
+  return async (fn) => {
+    checkpoint ??= await where();
+    const started = performance.now();
+    const value = await db.transaction((tx) => fn(session(tx)));
+    const ms = performance.now() - started;
+    count++;
+    slowest = Math.max(slowest, ms);
+    if (ms >= SLOW_TRANSACTION_MS) {
+      const now = await where();
+      debugLine(`PGlite: a transaction took ${ms.toFixed(0)} ms; ${now.split(",")[0] === checkpoint.split(",")[0] ? "no checkpoint" : "CHECKPOINTED"} (${now}; before: ${checkpoint})`);
+      checkpoint = now;
+    }
+    if (count % 100 === 0) {
+      debugLine(`PGlite: ${count} transactions, slowest of the last 100 ${slowest.toFixed(0)} ms; ${await where()}`);
+      slowest = 0;
+    }
+    return value;
   };
 }
 
@@ -72,7 +129,7 @@ export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise
     const db = await PGlite.create({
       ...(dataDir !== undefined ? { dataDir } : {}),
       ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
-      postgresqlconf: [`max_wal_size = ${PGLITE_MAX_WAL_SIZE}`, "min_wal_size = 32MB"],
+      postgresqlconf: [`max_wal_size = ${PGLITE_MAX_WAL_SIZE}`, "min_wal_size = 32MB", `wal_init_zero = ${PGLITE_WAL_INIT_ZERO}`],
     });
     const store = await SqlStore.open(pgliteDriver(db, options.description ?? (dataDir !== undefined ? `PGlite in ${dataDir}` : "PGlite in memory")));
     if (creating && progress !== undefined) {

@@ -6,6 +6,7 @@
  * stop the collector's thread from reading MQTT, decoding and acknowledging.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { COLLECT_DEBUG, startLoopMonitor, watchFileWrites } from "./debug-timing";
 import { openPgliteStore, type PgliteStoreOptions } from "./pglite-store";
 import { serveStore } from "./store-worker-host";
 
@@ -16,6 +17,11 @@ if (parentPort === null) {
   throw new Error("pglite-worker.ts runs in a worker thread (pglite-worker-store.ts starts it)");
 }
 const options = workerData as PgliteWorkerData;
+// Its timer is unref'd: it does not keep the thread alive once the store is closed.
+if (COLLECT_DEBUG) {
+  watchFileWrites();
+  startLoopMonitor("PGlite worker");
+}
 await serveStore(parentPort, (progress) => {
   const { progress: wanted, ...rest } = options;
   return openPgliteStore({ ...rest, ...(wanted ? { progress } : {}) });

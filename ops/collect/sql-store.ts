@@ -66,6 +66,35 @@ function withoutNul(value: unknown): unknown {
 }
 const jsonText = (value: unknown): string => JSON.stringify(withoutNul(value));
 
+/**
+ * A PostgreSQL array literal, `{1,2.5,NULL}`, of `value(item)` for each
+ * item: a query parameter for `$n::int[]` / `::float8[]` / `::int8[]`, given
+ * as text. Both drivers send a string parameter as it is; given a JS array
+ * instead, each quoted every element and ran two regular expressions over it
+ * (PGlite's arraySerializer, pg's arrayString): 11 arrays of 1,000 readings
+ * per transaction. Numbers need no quotes: String(n) is the shortest text
+ * that reads back as the same double (float8in), and the values here are
+ * finite (decodeReading) or null.
+ */
+function numbers<T>(items: readonly T[], value: (item: T) => number | null): string {
+  let out = "{";
+  for (let i = 0; i < items.length; i++) {
+    const v = value(items[i]);
+    out += (i === 0 ? "" : ",") + (v === null ? "NULL" : String(v));
+  }
+  return out + "}";
+}
+
+/** The same for text (`$n::text[]`): each element quoted, `\` and `"` escaped (array input syntax). */
+function texts<T>(items: readonly T[], value: (item: T) => string | null): string {
+  let out = "{";
+  for (let i = 0; i < items.length; i++) {
+    const v = value(items[i]);
+    out += (i === 0 ? "" : ",") + (v === null ? "NULL" : `"${v.replace(/[\\"]/g, "\\$&")}"`);
+  }
+  return out + "}";
+}
+
 /** Numbers come back as number (PGlite) or string (pg's int8); null stays null. */
 const num = (value: unknown): number => Number(value);
 const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
@@ -266,14 +295,14 @@ export class SqlStore implements Store {
     const key = (node: number, boot: number, seq: number): string => `${node}/${boot}/${seq}`;
     if (readings.length > 0) {
       const { rows } = await tx.query<{ node: number | null; boot: number; seq: number; n: number | null }>(INSERT_READINGS, [
-        readings.map((r) => idOf(r.node)),
-        readings.map((r) => Math.round(r.timeMs)),
-        readings.map((r) => r.boot),
-        readings.map((r) => r.seq),
-        readings.map((r) => (r.up === null ? null : Math.round(r.up))),
-        readings.map((r) => (r.ts === null ? null : Math.round(r.ts))),
-        ...SENSORS.map((s) => readings.map((r) => r.values[s] ?? null)),
-        readings.map((r) => (r.extra === null ? null : jsonText(r.extra))),
+        numbers(readings, (r) => idOf(r.node)),
+        numbers(readings, (r) => Math.round(r.timeMs)),
+        numbers(readings, (r) => r.boot),
+        numbers(readings, (r) => r.seq),
+        numbers(readings, (r) => (r.up === null ? null : Math.round(r.up))),
+        numbers(readings, (r) => (r.ts === null ? null : Math.round(r.ts))),
+        ...SENSORS.map((s) => numbers(readings, (r) => r.values[s] ?? null)),
+        texts(readings, (r) => (r.extra === null ? null : jsonText(r.extra))),
         readings.length,
       ]);
       if (num(rows[0].n) < readings.length) {
@@ -319,15 +348,15 @@ export class SqlStore implements Store {
     if (deltas.size > 0) {
       const list = [...deltas.entries()];
       await tx.query(UPDATE_COUNTERS, [
-        list.map(([id]) => id),
-        list.map(([, d]) => d.readings),
-        list.map(([, d]) => d.gaps),
-        list.map(([, d]) => d.duplicates),
-        list.map(([, d]) => d.reboots),
-        list.map(([, d]) => d.boot),
-        list.map(([, d]) => d.seq),
-        list.map(([, d]) => d.firstMs),
-        list.map(([, d]) => d.lastMs),
+        numbers(list, ([id]) => id),
+        numbers(list, ([, d]) => d.readings),
+        numbers(list, ([, d]) => d.gaps),
+        numbers(list, ([, d]) => d.duplicates),
+        numbers(list, ([, d]) => d.reboots),
+        numbers(list, ([, d]) => d.boot),
+        numbers(list, ([, d]) => d.seq),
+        numbers(list, ([, d]) => d.firstMs),
+        numbers(list, ([, d]) => d.lastMs),
       ]);
     }
     return { stored: readings.length - notStored.length, duplicates, notStored };

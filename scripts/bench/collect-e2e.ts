@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { BrokerTarget } from "../../broker/target";
 import { formatCount } from "../../common/units";
 import { openPgStore } from "../../ops/collect/pg-store";
+import { COLLECT_DEBUG, debugLine, startLoopMonitor } from "../../ops/collect/debug-timing";
 import { openPgliteWorkerStore } from "../../ops/collect/pglite-worker-store";
 import { startCollector } from "../../test/ops/support/collector-harness";
 import { SimulatedNodes, stopWhenStored } from "./collect-bench-children";
@@ -57,7 +58,16 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
   let window = { from: Number.POSITIVE_INFINITY, to: Number.POSITIVE_INFINITY };
   const dataDir = join(options.dir, "e2e-pglite");
   const db = options.postgres !== undefined ? await openPgStore({ url: options.postgres }) : await openPgliteWorkerStore({ dataDir });
-  const store = timedStore(db, (readings, at) => lags.add(sendTimes.lags(readings, at, window.from, window.to)));
+  const stopMonitor = COLLECT_DEBUG ? startLoopMonitor("collector thread") : undefined;
+  let lastCommit = Date.now();
+  const store = timedStore(db, (readings, at) => {
+    lags.add(sendTimes.lags(readings, at, window.from, window.to));
+    if (COLLECT_DEBUG && at - lastCommit >= 500) {
+      // A gap between commits as the collector's thread saw it (the worker's side says whether the transaction was slow).
+      debugLine(`collector thread: ${at - lastCommit} ms since the last commit; this one ${readings.length} readings`);
+    }
+    lastCommit = at;
+  });
   const collector = await startCollector({ target: options.target, store, prefix: PREFIX, clientId: "bench-e2e", tap: sendTimes.tap });
   try {
     options.log(`  connecting ${formatCount(options.nodes)} simulated nodes…`);
@@ -99,6 +109,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
       cpu: cpuShares,
     };
   } finally {
+    stopMonitor?.();
     await db.close().catch(() => undefined);
   }
 }

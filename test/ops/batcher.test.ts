@@ -148,4 +148,73 @@ describe("Batcher", () => {
     expect(events.filter((e) => e.startsWith("ack")).map((e) => Number(e.slice(4)))).toEqual([1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13]);
     expect(b.waiting).toBe(0);
   });
+
+  it("reads ahead one transaction while commits succeed, up to maxPending while they fail", async () => {
+    let g = gate();
+    let fail = false;
+    const b = new Batcher<number>({
+      commit: async () => {
+        const mine = g;
+        await mine.promise;
+        if (fail) throw new Error("down");
+      },
+      maxBatch: 2,
+      maxPending: 6,
+      retryMinMs: 1000,
+      retryMaxMs: 1000,
+    });
+    b.add(1, () => undefined);
+    await tick(2);
+    // 1 commits; 2 and 3 would be the next transaction: no room for more yet.
+    b.add(2, () => undefined);
+    expect(b.hasRoom()).toBe(true);
+    b.add(3, () => undefined);
+    expect(b.hasRoom()).toBe(false);
+    let room = false;
+    void b.whenRoom().then(() => (room = true));
+    await tick(2);
+    expect(room).toBe(false);
+    // 1 committed: 2 and 3 are taken, so the subscriber may read on.
+    const first = g;
+    g = gate();
+    first.open();
+    await tick(2);
+    expect(room).toBe(true);
+    expect(b.hasRoom()).toBe(true);
+    // The commit of 2, 3 fails: what arrives is kept, up to maxPending (6 waiting).
+    fail = true;
+    const second = g;
+    g = gate();
+    second.open();
+    await tick(2);
+    expect(b.failing).toBe(true);
+    for (let i = 4; i <= 7; i++) {
+      expect(b.hasRoom()).toBe(true);
+      b.add(i, () => undefined);
+    }
+    expect(b.waiting).toBe(6);
+    expect(b.hasRoom()).toBe(false);
+    expect(await b.drain(1)).toBe(false);
+  });
+
+  it("a commit that runs long (a slow or blocked database) lets the subscriber read on up to maxPending", async () => {
+    const g = gate();
+    const b = new Batcher<number>({ commit: () => g.promise, maxBatch: 2, maxPending: 5, slowCommitMs: 30, retryMinMs: 1, retryMaxMs: 1 });
+    b.add(1, () => undefined);
+    await tick(2);
+    b.add(2, () => undefined);
+    b.add(3, () => undefined);
+    expect(b.hasRoom()).toBe(false);
+    let room = false;
+    void b.whenRoom().then(() => (room = true));
+    // Not before the commit has run slowCommitMs; then up to maxPending (5 waiting).
+    expect(room).toBe(false);
+    await tick(80);
+    expect(room).toBe(true);
+    b.add(4, () => undefined);
+    b.add(5, () => undefined);
+    expect(b.hasRoom()).toBe(false);
+    g.open();
+    expect(await b.drain(1000)).toBe(true);
+  });
 });

@@ -79,6 +79,20 @@ export function storeSuite(options: StoreSuiteOptions): void {
         expect([row.temperature, row.humidity, row.adc, row.vdd, row.up, row.ts]).toEqual([null, null, null, 3.1, null, null]);
       });
 
+      test("values cross as array literals unchanged: quotes, backslashes, braces, commas and NULL in extras; every digit of a double", 2, async (store) => {
+        const odd = { note: 'say "hi", {x} \\ y', list: [1, "a,b", null, "NULL"], "k\"ey": "}" };
+        const r1 = reading("n", 1, 1, { values: { temperature: 0.1 + 0.2, humidity: -1e-7, adc: 1e21, vdd: -0 }, extra: odd });
+        const r2 = reading("n", 1, 2, { extra: { text: "NULL" } });
+        await store.write(batch({ readings: [r1, r2, reading("n", 1, 3)] }));
+        const rows = await all(store);
+        expect(rows.map((r) => [r.temperature, r.humidity, r.adc, r.vdd])).toEqual([
+          [0.1 + 0.2, -1e-7, 1e21, 0],
+          [r2.values.temperature, 40, null, null],
+          [20.3, 40, null, null],
+        ]);
+        expect(rows.map((r) => r.extra)).toEqual([odd, { text: "NULL" }, null]);
+      });
+
       test("a reading delivered again in a later batch is stored once and counted as a duplicate", 4, async (store) => {
         await store.write(batch({ readings: [reading("n", 1, 1), reading("n", 1, 2)] }));
         const again = await store.write(batch({ readings: [reading("n", 1, 2, { fillsGap: true })] }));
