@@ -12,24 +12,20 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PGlite, type Results, type Transaction } from "@electric-sql/pglite";
 import { COLLECT_DEBUG, debugLine } from "./debug-timing";
+import { type CheckpointPolicy, DEFAULT_CHECKPOINT_POLICY, PgliteCheckpoints } from "./pglite-checkpoints";
 import { SqlStore, type SqlDriver, type SqlResult, type SqlSession } from "./sql-store";
 
 /**
- * Smaller than PostgreSQL's 1 GB. But note (measured 2026-12-05 with
- * ESPFLEET_COLLECT_DEBUG=1, pg_control_checkpoint()): PGlite is a
- * single-user backend, and PostgreSQL requests a checkpoint for WAL volume
- * only under a postmaster (xlog.c: `IsUnderPostmaster &&
- * XLogCheckpointNeeded`), nor is there a checkpointer for
- * checkpoint_timeout. So no checkpoint runs while the collector writes:
- * 10,000 readings/s made ~500 MB of WAL a minute and none was removed,
- * whatever this says; only close() (the shutdown checkpoint) does.
+ * How much WAL a checkpoint keeps for reuse (smaller than PostgreSQL's 1 GB,
+ * so the folder stays small). It does not start checkpoints in PGlite, a
+ * single-user backend: the collector runs them (pglite-checkpoints.ts).
  */
 export const PGLITE_MAX_WAL_SIZE = "64MB";
 
 /**
  * New WAL segments are not filled with zeroes first (wal_init_zero off).
- * With no checkpoint to recycle old segments (above), every 16 MB of WAL is
- * a new file, and zero-filling it was 16 MB of synchronous writes in the
+ * Between checkpoints (pglite-checkpoints.ts) every 16 MB of WAL is a new
+ * file, and zero-filling it was 16 MB of synchronous writes in the
  * thread that commits: at 10,000 readings/s a new segment every ~2 s, each
  * 110-220 ms of writeSync stalling the transaction that needed it (and half
  * the bytes written). An unfilled segment reads as zeroes all the same
@@ -62,16 +58,29 @@ function session(db: PGlite | Transaction): SqlSession {
   };
 }
 
-export function pgliteDriver(db: PGlite, description: string): SqlDriver {
+/**
+ * The SQL driver over one PGlite; its commits run the checkpoints nothing
+ * else runs in PGlite (pglite-checkpoints.ts).
+ */
+export function pgliteDriver(db: PGlite, description: string, checkpointPolicy: CheckpointPolicy = DEFAULT_CHECKPOINT_POLICY): SqlDriver {
   const plain = session(db);
+  const checkpoints = new PgliteCheckpoints(db, checkpointPolicy);
+  const transact: SqlDriver["transaction"] = COLLECT_DEBUG ? timedTransaction(db) : (fn) => db.transaction((tx) => fn(session(tx)));
   return {
     description,
     query: (text, params) => plain.query(text, params),
     async exec(script) {
       await db.exec(script);
     },
-    transaction: COLLECT_DEBUG ? timedTransaction(db) : (fn) => db.transaction((tx) => fn(session(tx))),
-    close: () => db.close(),
+    async transaction(fn) {
+      const value = await transact(fn);
+      checkpoints.afterCommit();
+      return value;
+    },
+    async close() {
+      await checkpoints.settled();
+      await db.close();
+    },
   };
 }
 
@@ -80,8 +89,8 @@ const SLOW_TRANSACTION_MS = 250;
 
 /**
  * ESPFLEET_COLLECT_DEBUG: transactions timed; a slow one is reported with
- * whether PGlite checkpointed meanwhile (a standalone backend checkpoints in
- * the transaction that filled the WAL, writing every dirty buffer then).
+ * whether a checkpoint (pglite-checkpoints.ts, between transactions) ran
+ * meanwhile.
  */
 function timedTransaction(db: PGlite): SqlDriver["transaction"] {
   let checkpoint: string | undefined = undefined;
