@@ -23,7 +23,8 @@ const MEANING: Record<string, string> = {
   interval_ms: "sampling interval; a change takes effect at once",
   sensitivity: "minimum change of any value (in its unit) to publish; 0 = publish every reading",
   heartbeat_ms: "publish at least this often even when nothing changed",
-  sensors: "enabled sensors: `temperature` (°C), `humidity` (%RH), `adc` (counts 0-1024), `vdd` (V)",
+  sensors:
+    "enabled sensors: `temperature` (°C), `humidity` (%RH), `adc` (counts 0-1024), `vdd` (V). One ADC reads `adc` or `vdd`: at boot the firmware sets the mode the list needs and restarts once when it changed, so a change between them takes effect at the next boot; with both, `vdd` reads fail",
   buffer_capacity: "readings kept while offline; oldest dropped when full",
   qos: "QoS of readings (status, acks and events always use 1)",
   reconnect_min_ms: "first reconnect delay; doubles per failure",
