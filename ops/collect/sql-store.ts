@@ -68,32 +68,32 @@ const jsonText = (value: unknown): string => JSON.stringify(withoutNul(value));
 
 /**
  * A PostgreSQL array literal, `{1,2.5,NULL}`, of `value(item)` for each
- * item: a query parameter for `$n::int[]` / `::float8[]` / `::int8[]`, given
- * as text. Both drivers send a string parameter as it is; given a JS array
- * instead, each quoted every element and ran two regular expressions over it
- * (PGlite's arraySerializer, pg's arrayString): 11 arrays of 1,000 readings
- * per transaction. Numbers need no quotes: String(n) is the shortest text
- * that reads back as the same double (float8in), and the values here are
- * finite (decodeReading) or null.
+ * item, each element written by `element`: a query parameter for
+ * `$n::int[]` / `::float8[]` / `::int8[]` / `::text[]`, given as text. Both
+ * drivers send a string parameter as it is; given a JS array instead, each
+ * quoted every element and ran two regular expressions over it (PGlite's
+ * arraySerializer, pg's arrayString): 11 arrays of 1,000 readings per
+ * transaction.
  */
-function numbers<T>(items: readonly T[], value: (item: T) => number | null): string {
+function arrayLiteral<T, V>(items: readonly T[], value: (item: T) => V | null, element: (v: V) => string): string {
   let out = "{";
   for (let i = 0; i < items.length; i++) {
     const v = value(items[i]);
-    out += (i === 0 ? "" : ",") + (v === null ? "NULL" : String(v));
+    out += (i === 0 ? "" : ",") + (v === null ? "NULL" : element(v));
   }
   return out + "}";
 }
 
-/** The same for text (`$n::text[]`): each element quoted, `\` and `"` escaped (array input syntax). */
-function texts<T>(items: readonly T[], value: (item: T) => string | null): string {
-  let out = "{";
-  for (let i = 0; i < items.length; i++) {
-    const v = value(items[i]);
-    out += (i === 0 ? "" : ",") + (v === null ? "NULL" : `"${v.replace(/[\\"]/g, "\\$&")}"`);
-  }
-  return out + "}";
-}
+/**
+ * Numbers need no quotes: String(n) is the shortest text that reads back as
+ * the same double (float8in), and the values here are finite
+ * (decodeReading) or null.
+ */
+const numbers = <T>(items: readonly T[], value: (item: T) => number | null): string => arrayLiteral(items, value, String);
+
+/** Text elements are quoted, `\` and `"` escaped (array input syntax). */
+const texts = <T>(items: readonly T[], value: (item: T) => string | null): string =>
+  arrayLiteral(items, value, (v) => `"${v.replace(/[\\"]/g, "\\$&")}"`);
 
 /** Numbers come back as number (PGlite) or string (pg's int8); null stays null. */
 const num = (value: unknown): number => Number(value);
