@@ -57,8 +57,24 @@ const filters = new WeakMap<object, ClientFilter>();
  * is delivered to it (aedes' preConnect hook).
  */
 export function installLiveFilter(client: FilteredClient, brokerId: string): void {
-  if (filters.has(client)) {
-    return;
+  filterOf(client, brokerId);
+}
+
+/** Hold every live message from `client` (its session's queue is being sent). */
+export function holdLive(client: FilteredClient, brokerId: string): void {
+  filterOf(client, brokerId).from = Number.POSITIVE_INFINITY;
+}
+
+/** Pass live messages numbered above `from` to `client` (its queue went out up to there). */
+export function liveFrom(client: FilteredClient, brokerId: string, from: number): void {
+  filterOf(client, brokerId).from = from;
+}
+
+/** `client`'s filter, installed at the first call. */
+function filterOf(client: FilteredClient, brokerId: string): ClientFilter {
+  const found = filters.get(client);
+  if (found !== undefined) {
+    return found;
   }
   const state: ClientFilter = { brokerId, from: 0, last: 0 };
   filters.set(client, state);
@@ -71,18 +87,7 @@ export function installLiveFilter(client: FilteredClient, brokerId: string): voi
     configurable: true,
   });
   client.duplicates = duplicates;
-}
-
-/** Hold every live message from `client` (its session's queue is being sent). */
-export function holdLive(client: FilteredClient, brokerId: string): void {
-  installLiveFilter(client, brokerId);
-  (filters.get(client) as ClientFilter).from = Number.POSITIVE_INFINITY;
-}
-
-/** Pass live messages numbered above `from` to `client` (its queue went out up to there). */
-export function liveFrom(client: FilteredClient, brokerId: string, from: number): void {
-  installLiveFilter(client, brokerId);
-  (filters.get(client) as ClientFilter).from = from;
+  return state;
 }
 
 /**
