@@ -25,9 +25,11 @@
  *
  *   npm run bench:fleet                       N = 1,000 and 10,000
  *   npm run bench:fleet -- --nodes 1000,19000 other sizes (19,000 is the one-process target)
- *   npm run bench:fleet -- --window 20s       longer measuring window (default 10s)
+ *   npm run bench:fleet -- --window 20s       measuring window (default 10 s, or 20,000 readings if longer)
  *   npm run bench:fleet -- --interval 2s      another reading interval per node (default 1s)
  *   npm run bench:fleet -- --sides simulator  only one side (baseline, simulator; default both)
+ *   npm run bench:fleet -- --paired           both sides at once, one shared window (default up to 2,000 nodes)
+ *   npm run bench:fleet -- --apart            one side after the other (default above 2,000 nodes)
  *   npm run bench:fleet -- --tsx              the child's TypeScript through tsx, not bundled
  *   npm run bench:fleet -- --state-dir DIR    the simulated nodes' files in DIR (default: tmpfs, /dev/shm),
  *                                             e.g. a folder on a disk, to see what durable acks cost there
@@ -35,8 +37,12 @@
  * Profiles: BENCH_PROF=1 writes CPU profiles of each measured process (its
  * window, then its fan-out rounds) to build/bench-profiles; BENCH_HEAP=1 a
  * heap snapshot after the window (small N: a snapshot is ~30 KB per node);
- * BENCH_DEBUG=1 prints the V8 heap spaces at each RSS reading; BENCH_FSTIME=1
- * the time of each synchronous fs call on the node files (no profiler).
+ * BENCH_DEBUG=1 prints the V8 heap spaces at each RSS reading and the
+ * window's CPU split (user and system; main thread and V8's and libuv's
+ * threads); BENCH_FSTIME=1 the time of each synchronous fs call on the node
+ * files (no profiler). BENCH_SKIP_WRITES=1 makes the simulated nodes' file
+ * writes after their start succeed without writing (their acks then claim
+ * what is not stored): what durable acks cost in the fan-out.
  *
  * Open files: every node holds one socket in the measured process and one in
  * mosquitto. A process cannot raise its own limit past the hard limit, so the
@@ -79,12 +85,46 @@ function argument(name: string): string | undefined {
 }
 
 const sizes = (argument("--nodes") ?? "1000,10000").split(",").map(Number);
-const windowParsed = parseDuration(argument("--window") ?? "10s");
+const windowArgument = argument("--window");
+const windowParsed = parseDuration(windowArgument ?? "10s");
 if (!windowParsed.ok || !intervalParsed.ok || sizes.some((n) => !Number.isInteger(n) || n < 1)) {
-  process.stderr.write("usage: npm run bench:fleet -- [--nodes 1000,10000] [--window 10s] [--interval 1s]\n");
+  process.stderr.write(
+    "usage: npm run bench:fleet -- [--nodes 1000,10000] [--window 10s] [--interval 1s] [--paired | --apart] [--sides baseline,simulator] [--state-dir DIR] [--tsx]\n",
+  );
   process.exit(2);
 }
 const WINDOW_MS = windowParsed.value;
+/**
+ * Without `--window`, a window holds at least this many readings (10 s, or
+ * longer for small fleets: 20 s at 1,000 nodes): at 1,000 nodes a 10 s
+ * window is 10,000 readings, and the CPU ratio of the same code spread
+ * 1.18-1.31x over six paired runs, 1.21-1.28x over eight with 20 s
+ * (2026-12-05).
+ */
+const MIN_WINDOW_READINGS = 20_000;
+
+/** The measuring window for `nodes` nodes: `--window` as given, else 10 s or MIN_WINDOW_READINGS, whichever is longer. */
+function windowMs(nodes: number): number {
+  if (windowArgument !== undefined) {
+    return WINDOW_MS;
+  }
+  return Math.max(WINDOW_MS, Math.ceil(MIN_WINDOW_READINGS / nodes) * INTERVAL_MS);
+}
+/**
+ * `--paired`: both sides run at once and share one measuring window, so
+ * whatever the machine does meanwhile (a shared VM drifts: bare clients
+ * alone measured 46-81 µs a message at 1,000 nodes within 20 minutes,
+ * 2026-12-05) weighs on both alike. `--apart`: one side after the other, each
+ * with the machine to itself. Default: paired up to PAIRED_MAX_NODES, apart
+ * above, where the two sides together (and mosquitto carrying both) would
+ * fill 2 cores and slow each other.
+ */
+const PAIRING: "paired" | "apart" | "auto" = process.argv.includes("--paired") ? "paired" : process.argv.includes("--apart") ? "apart" : "auto";
+if (process.argv.includes("--paired") && process.argv.includes("--apart")) {
+  process.stderr.write("bench: --paired and --apart exclude each other; give one (default: paired up to 2,000 nodes, apart above)\n");
+  process.exit(2);
+}
+const PAIRED_MAX_NODES = 2000;
 const SIDES = (argument("--sides") ?? "baseline,simulator").split(",");
 const stateArgument = argument("--state-dir");
 const STATE_PARENT = stateArgument !== undefined ? resolve(stateArgument) : undefined;
@@ -144,18 +184,68 @@ class Child {
   }
 }
 
-async function runSide(mode: "baseline" | "simulator", nodes: number, port: number, fanout?: (n: number) => Promise<number[][]>) {
-  const child = new Child({ mode, nodes, port, intervalMs: INTERVAL_MS, connectRate: CONNECT_RATE, payload: PAYLOAD, stateParent: STATE_PARENT });
+type Mode = "baseline" | "simulator";
+/** Each side's topic prefix: its own, so that when both run at once a fan-out reaches one side only (same length: same bytes). */
+const PREFIX: Record<Mode, string> = { baseline: "basis", simulator: "bench" };
+
+/** Start one side's process and wait until all its nodes are connected. */
+async function startSide(mode: Mode, nodes: number, port: number) {
+  const child = new Child({ mode, nodes, port, prefix: PREFIX[mode], intervalMs: INTERVAL_MS, connectRate: CONNECT_RATE, payload: PAYLOAD, stateParent: STATE_PARENT });
   const connected = await child.next("connected", 120_000 + (nodes / CONNECT_RATE) * 3000);
-  await new Promise((r) => setTimeout(r, WARMUP_MS));
-  const measuring = child.next("window", WINDOW_MS + 120_000);
-  child.send({ type: "measure", ms: WINDOW_MS });
-  const window = await measuring;
-  const rounds = fanout !== undefined ? await fanout(nodes) : undefined;
-  const stopped = child.next("stopped", 120_000);
-  child.send({ type: "stop" });
+  return { child, connected };
+}
+
+type Started = Awaited<ReturnType<typeof startSide>>;
+
+/** Measure a window of one or more started sides at once: each side's CPU and memory, over the same seconds. */
+async function measureWindows(sides: Started[], nodes: number) {
+  const ms = windowMs(nodes);
+  const windows = sides.map((s) => s.child.next("window", ms + 120_000));
+  for (const s of sides) {
+    s.child.send({ type: "measure", ms });
+  }
+  return Promise.all(windows);
+}
+
+async function stopSide(side: Started): Promise<void> {
+  const stopped = side.child.next("stopped", 120_000);
+  side.child.send({ type: "stop" });
   await stopped;
-  const result: SideResult = {
+}
+
+/** One side alone: started, measured, its fan-out rounds, stopped. */
+async function runSide(mode: Mode, nodes: number, port: number, fanout: (prefix: string, n: number) => Promise<number[][]>) {
+  const side = await startSide(mode, nodes, port);
+  await new Promise((r) => setTimeout(r, WARMUP_MS));
+  const [window] = await measureWindows([side], nodes);
+  const rounds = await fanout(PREFIX[mode], nodes);
+  await stopSide(side);
+  return { result: sideResult(nodes, side.connected, window), rounds };
+}
+
+/**
+ * Both sides at once (`--paired`): bare first, then the simulator, each
+ * connected before the next starts; one window for both; then each side's
+ * fan-out rounds while the other goes on publishing its readings.
+ */
+async function runPaired(nodes: number, port: number, fanout: (prefix: string, n: number) => Promise<number[][]>) {
+  const base = await startSide("baseline", nodes, port);
+  const sim = await startSide("simulator", nodes, port);
+  await new Promise((r) => setTimeout(r, WARMUP_MS));
+  const [baseWindow, simWindow] = await measureWindows([base, sim], nodes);
+  const baseRounds = await fanout(PREFIX.baseline, nodes);
+  const simRounds = await fanout(PREFIX.simulator, nodes);
+  await Promise.all([stopSide(base), stopSide(sim)]);
+  return {
+    base: { result: sideResult(nodes, base.connected, baseWindow), rounds: baseRounds },
+    sim: { result: sideResult(nodes, sim.connected, simWindow), rounds: simRounds },
+  };
+}
+
+type Window = Extract<FromBenchChild, { type: "window" }>;
+
+function sideResult(nodes: number, connected: Extract<FromBenchChild, { type: "connected" }>, window: Window): SideResult {
+  return {
     connectMs: connected.connectMs,
     msgsPerSec: window.msgs / window.seconds,
     cpuUsPerMsg: window.cpuUs / Math.max(1, window.msgs),
@@ -164,16 +254,15 @@ async function runSide(mode: "baseline" | "simulator", nodes: number, port: numb
     rssTotal: window.rss,
     connected: window.connected,
   };
-  return { result, rounds };
 }
 
-/** One config_change to every node, timed until each ack: latencies per round. */
-async function fanout(url: string, nodes: number): Promise<number[][]> {
+/** One config_change to every node of the side with this topic prefix, timed until each ack: latencies per round. */
+async function fanout(url: string, prefix: string, nodes: number): Promise<number[][]> {
   const operator = await mqtt.connectAsync(url, { clientId: `bench-operator-${process.pid}`, reconnectPeriod: 0 });
   const rounds: number[][] = [];
   for (let i = 0; i < FANOUT_ROUNDS; i++) {
     // Same interval and sensitivity as running: every node validates, stores and acks, nothing else changes.
-    const outcome = await sendConfigChange(operator, "bench", { interval_ms: INTERVAL_MS, sensitivity: 0, req: newRequestId() }, { count: nodes }, 30_000);
+    const outcome = await sendConfigChange(operator, prefix, { interval_ms: INTERVAL_MS, sensitivity: 0, req: newRequestId() }, { count: nodes }, 30_000);
     if (outcome.applied.length < nodes) {
       process.stdout.write(`  fan-out round ${i + 1}: only ${outcome.applied.length}/${nodes} acks within 30 s\n`);
     }
@@ -228,7 +317,7 @@ async function main(): Promise<void> {
   }
   const mosquitto = await Mosquitto.start({ extraConfig: ["max_connections -1", "set_tcp_nodelay true"] });
   process.stdout.write(
-    `mosquitto on ${mosquitto.url}; ${INTERVAL_MS} ms interval, QoS 1, connect rate ${CONNECT_RATE}/s, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up; ` +
+    `mosquitto on ${mosquitto.url}; ${INTERVAL_MS} ms interval, QoS 1, connect rate ${CONNECT_RATE}/s, ${windowArgument !== undefined ? `${WINDOW_MS / 1000} s` : `${WINDOW_MS / 1000} s (or ${MIN_WINDOW_READINGS} readings)`} window after ${WARMUP_MS / 1000} s warm-up; ` +
       `measured processes run ${TSX ? "the TypeScript through tsx" : "an esbuild bundle (as espfleet run)"}; node files in ${STATE_PARENT ?? "tmpfs (/dev/shm)"}\n\n`,
   );
   const header = `${"N".padStart(6)}  ${"side".padEnd(10)} ${"connect".padStart(9)} ${"msgs/s".padStart(9)} ${"CPU/msg".padStart(9)} ${"RSS/node".padStart(9)} ${"heap/node".padStart(9)} ${"RSS".padStart(9)}  config fan-out p50 / p99 / max`;
@@ -240,13 +329,22 @@ async function main(): Promise<void> {
   process.stdout.write(header + "\n");
   try {
     for (const nodes of sizes) {
-      const base = SIDES.includes("baseline") ? await runSide("baseline", nodes, mosquitto.port, (n) => fanout(mosquitto.url, n)) : undefined;
-      if (base !== undefined) {
-        print(row(nodes, "bare mqtt", base.result, fanText(base.rounds)));
+      const rounds = (prefix: string, n: number): Promise<number[][]> => fanout(mosquitto.url, prefix, n);
+      const bothSides = SIDES.includes("baseline") && SIDES.includes("simulator");
+      const paired = bothSides && (PAIRING === "paired" || (PAIRING === "auto" && nodes <= PAIRED_MAX_NODES));
+      let base: Awaited<ReturnType<typeof runSide>> | undefined = undefined;
+      let sim: Awaited<ReturnType<typeof runSide>> | undefined = undefined;
+      if (paired) {
+        ({ base, sim } = await runPaired(nodes, mosquitto.port, rounds));
+      } else {
+        base = SIDES.includes("baseline") ? await runSide("baseline", nodes, mosquitto.port, rounds) : undefined;
+        sim = SIDES.includes("simulator") ? await runSide("simulator", nodes, mosquitto.port, rounds) : undefined;
       }
-      const sim = SIDES.includes("simulator") ? await runSide("simulator", nodes, mosquitto.port, (n) => fanout(mosquitto.url, n)) : undefined;
+      if (base !== undefined) {
+        print(row(nodes, paired ? "bare (p)" : "bare mqtt", base.result, fanText(base.rounds)));
+      }
       if (sim !== undefined) {
-        print(row(nodes, "simulator", sim.result, fanText(sim.rounds)));
+        print(row(nodes, paired ? "sim (p)" : "simulator", sim.result, fanText(sim.rounds)));
       }
       if (base === undefined || sim === undefined) {
         continue;

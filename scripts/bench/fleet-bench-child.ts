@@ -6,7 +6,7 @@
  * Driven by the parent over IPC: it connects, reports, measures a window
  * when asked, and stops when told.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,9 +17,12 @@ import fsModule from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import { Fleet } from "../../simulator/fleet";
 import { nodeId } from "../../simulator/node-ids";
+import { defaultConfig, runtimeView } from "../../firmware/core/config";
 import type { BenchChildSettings, FromBenchChild, ToBenchChild } from "./fleet-bench-protocol";
 
 const settings = JSON.parse(process.argv[2]) as BenchChildSettings;
+/** The simulated nodes' sensors (a reading of all four, as the bare side's payload). */
+const SENSORS = ["temperature", "humidity", "adc", "vdd"];
 /**
  * BENCH_FSTIME=1: the node files' synchronous fs calls timed, count and µs
  * per call, printed before the window and at the stop (the fan-out rounds).
@@ -85,8 +88,18 @@ interface Side {
   pendingWrites(): number;
   /** BENCH_DEBUG: what the side holds (readings buffered by the nodes, connect failures). */
   describe(): string;
+  /** BENCH_SKIP_WRITES: from now on, node file writes succeed without touching a file (the simulator's; bare clients write none). */
+  skipWrites(): void;
   stop(): Promise<void>;
 }
+
+/**
+ * The run-time config an `applied` ack carries, as the simulated side's nodes
+ * have it (their initial settings below, defaults for the rest): the bare
+ * clients send it as a constant, so both sides' acks cost mosquitto and the
+ * operator the same to forward and parse.
+ */
+const ACK_CONFIG = JSON.stringify(runtimeView({ ...defaultConfig(), interval_ms: settings.intervalMs, sensors: SENSORS, sensitivity: 0 }));
 
 /** (a) Bare clients: the same session settings as a node, a fixed payload, no logic. */
 function startBaseline(): Side {
@@ -96,6 +109,7 @@ function startBaseline(): Side {
   let connected = 0;
   let started = 0;
   const payload = settings.payload;
+  const prefix = settings.prefix;
   const pace = setInterval(() => {
     const batch = Math.max(1, Math.round(settings.connectRate / 100));
     for (let i = 0; i < batch && started < settings.nodes; i++) {
@@ -111,13 +125,15 @@ function startBaseline(): Side {
         reconnectPeriod: 1000,
         resubscribe: false,
         queueQoSZero: false,
-        will: { topic: `bench/status/${id}`, payload: Buffer.from(`{"id":"${id}","state":"offline"}`), qos: 1, retain: true },
+        will: { topic: `${prefix}/status/${id}`, payload: Buffer.from(`{"id":"${id}","state":"offline"}`), qos: 1, retain: true },
       });
       client.on("error", () => undefined);
-      // The least a node can do with a config_change: echo the req in a constant ack.
+      // The least a node can do with a config_change: echo the req in a constant ack, of the same
+      // bytes as the simulated node's (the contract's ack carries the node's run-time config).
+      const ackHead = `{"id":"${id}","result":"applied","config":${ACK_CONFIG},"req":`;
       client.on("message", (_topic: string, message: Buffer) => {
         const req = (JSON.parse(message.toString()) as { req?: string }).req;
-        client.publish(`bench/config_ack/${id}`, JSON.stringify({ id, req, result: "applied" }), { qos: 1 });
+        client.publish(`${prefix}/config_ack/${id}`, ackHead + JSON.stringify(req) + "}", { qos: 1 });
       });
       let up = false;
       let publishing = false;
@@ -130,7 +146,7 @@ function startBaseline(): Side {
       client.on("connect", () => {
         up = true;
         connected++;
-        client.subscribe("bench/config_change", { qos: 1 });
+        client.subscribe(`${prefix}/config_change`, { qos: 1 });
         if (publishing) {
           return;
         }
@@ -139,7 +155,7 @@ function startBaseline(): Side {
           setInterval(() => {
             if (client.connected) {
               // The readings topic of the simulated side (default topic_data: one shared topic).
-              client.publish("bench/sensor_data", payload, { qos: 1 }, (error) => {
+              client.publish(`${prefix}/sensor_data`, payload, { qos: 1 }, (error) => {
                 if (error === undefined || error === null) {
                   acked++;
                 }
@@ -159,6 +175,7 @@ function startBaseline(): Side {
     connected: () => connected,
     pendingWrites: () => 0,
     describe: () => `${connected} connected`,
+    skipWrites: () => undefined,
     async stop() {
       clearInterval(pace);
       timers.forEach(clearInterval);
@@ -181,8 +198,8 @@ function startSimulator(): Side {
     count: settings.nodes,
     stateDir,
     seed: 1,
-    initial: { interval_ms: settings.intervalMs, sensors: ["temperature", "humidity", "adc", "vdd"], sensitivity: 0 },
-    fixed: { topic_prefix: "bench" },
+    initial: { interval_ms: settings.intervalMs, sensors: SENSORS, sensitivity: 0 },
+    fixed: { topic_prefix: settings.prefix },
     connectRate: settings.connectRate,
     log: (id, level, text) => {
       if (level === "error") {
@@ -195,6 +212,15 @@ function startSimulator(): Side {
     acked: () => fleet.counters.acked,
     connected: () => fleet.counters.connected,
     pendingWrites: () => fleet.storage.pendingWrites(),
+    skipWrites() {
+      // The instance's own methods, over the class's: what every node's files call (node-storage.ts NodeDirectory).
+      const storage = fleet.storage;
+      storage.write = () => true;
+      storage.writeGrouped = (_path, _contents, waiter) => {
+        setImmediate(() => waiter.committed(true));
+        return true;
+      };
+    },
     describe() {
       const s = fleet.snapshot();
       return `${s.connected} connected, ${s.buffered} readings buffered, ${s.dropped} dropped, ${s.connectFailures} connect failures, ${s.disconnects} disconnects`;
@@ -272,6 +298,10 @@ process.on("disconnect", () => process.exit(1));
 
 process.on("message", (message: ToBenchChild) => {
   if (message.type === "measure") {
+    if (process.env.BENCH_SKIP_WRITES !== undefined) {
+      // After the start-up writes (every node booted from its files): the fan-out's writes are what is skipped.
+      running.skipWrites();
+    }
     // The window starts once the start-up file writes are done (a one-time cost, not per message),
     // or after 30 s of waiting for them.
     const askedAt = performance.now();
@@ -312,10 +342,40 @@ function observeGc(): () => string {
   };
 }
 
+/**
+ * BENCH_DEBUG: CPU time (µs) of this process's main thread and of all its
+ * other threads (V8's compiler and GC helpers, libuv's pool), from
+ * /proc/self/task (Linux; undefined elsewhere). process.cpuUsage() counts
+ * both, and a compile or concurrent marking that lands in the window costs
+ * per message what a longer window would spread out.
+ */
+function threadCpuUs(): { main: number; others: number } | undefined {
+  const ticksToUs = 1e6 / 100; // USER_HZ: 100 on Linux
+  try {
+    let main = 0;
+    let others = 0;
+    for (const task of readdirSync("/proc/self/task")) {
+      // Fields after the command name (in parentheses, which may hold spaces): utime is the 12th, stime the 13th.
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const us = (Number(fields[11]) + Number(fields[12])) * ticksToUs;
+      if (Number(task) === process.pid) {
+        main += us;
+      } else {
+        others += us;
+      }
+    }
+    return { main, others };
+  } catch {
+    return undefined;
+  }
+}
+
 function measure(ms: number): void {
   reportFsTimes("until the window (start-up)");
   startProfile();
   const gcPauses = process.env.BENCH_DEBUG !== undefined ? observeGc() : undefined;
+  const threads0 = gcPauses !== undefined ? threadCpuUs() : undefined;
   const cpu0 = process.cpuUsage();
   const acked0 = running.acked();
   const t0 = performance.now();
@@ -324,8 +384,13 @@ function measure(ms: number): void {
     const msgs = running.acked() - acked0;
     const seconds = (performance.now() - t0) / 1000;
     if (gcPauses !== undefined) {
+      const threads = threadCpuUs();
+      const split =
+        threads !== undefined && threads0 !== undefined
+          ? `; main thread ${((threads.main - threads0.main) / Math.max(1, msgs)).toFixed(1)} µs, other threads ${((threads.others - threads0.others) / Math.max(1, msgs)).toFixed(1)} µs each`
+          : "";
       process.stderr.write(
-        `[${settings.mode}] window: ${msgs} readings acked, CPU user ${(cpu.user / Math.max(1, msgs)).toFixed(1)} µs + system ${(cpu.system / Math.max(1, msgs)).toFixed(1)} µs each, GC pauses: ${gcPauses()}\n`,
+        `[${settings.mode}] window: ${msgs} readings acked, CPU user ${(cpu.user / Math.max(1, msgs)).toFixed(1)} µs + system ${(cpu.system / Math.max(1, msgs)).toFixed(1)} µs each${split}, GC pauses: ${gcPauses()}\n`,
       );
     }
     saveProfile("window", () => {

@@ -3,6 +3,8 @@ export interface BenchChildSettings {
   mode: "baseline" | "simulator";
   nodes: number;
   port: number;
+  /** Topic prefix of this side's nodes (each side its own: a fan-out reaches one side). */
+  prefix: string;
   intervalMs: number;
   connectRate: number;
   /** The reading the bare clients publish (a simulator reading of the same sensors). */
