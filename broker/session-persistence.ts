@@ -96,27 +96,48 @@ export class SessionPersistence {
 
   /**
    * aedes' authorizePublish hook: aedes' default rule (no client publishes
-   * under `$SYS/`), and a QoS 1 message is queued for the persistent
-   * sessions here, before aedes sends its PUBACK (session-queues.ts,
-   * enqueueBeforeAck). It gets its broker id and counter now, as
-   * aedes-packet would give them a moment later, so aedes' own enqueue
-   * recognises it.
+   * under `$SYS/`), and a QoS 1 or QoS 2 message is queued for the
+   * persistent sessions here, before aedes sends its PUBACK, or writes its
+   * QoS 2 receipt (session-queues.ts, enqueueBeforeAck). It gets its broker
+   * id and counter now, as aedes-packet would give them a moment later, so
+   * aedes' own enqueue recognises it.
+   *
+   * QoS 2: aedes writes the receipt and only then publishes (queues) the
+   * message. A `kill -9` between the two lost it: the publisher, without a
+   * PUBREC, sent it again after the restart, the receipt said "had it", and
+   * the message was never queued. Queued first, a receipt now means the
+   * message is queued. A message that already has a receipt (sent again,
+   * with DUP) is not queued again. What is left is the other side of the
+   * window: a `kill -9` after the queue write and before the receipt's
+   * gives the persistent sessions that message twice (at least once, never
+   * lost; test/broker/qos2-kill-window.test.ts).
    */
-  authorizePublish(_client: unknown, packet: QueuePacket & { topic: string }, done: (error?: Error | null) => void): void {
+  authorizePublish(client: { id: string } | null, packet: QueuePacket & { topic: string }, done: (error?: Error | null) => void): void {
     if (packet.topic.startsWith(SYS_PREFIX)) {
       done(new Error(`${SYS_PREFIX} topic is reserved`));
       return;
     }
     const broker = this.broker;
-    if (packet.qos !== 1 || broker === undefined) {
+    if ((packet.qos !== 1 && packet.qos !== 2) || broker === undefined) {
       done(null);
       return;
     }
     packet.brokerId = broker.id;
     packet.brokerCounter = ++broker.counter;
-    this.inner.subscriptionsByTopic(packet.topic).then(
-      (subs) => this.queues.enqueueBeforeAck(subs, packet).then(() => done(null), done),
-      done,
+    const enqueue = (): void => {
+      this.inner.subscriptionsByTopic(packet.topic).then(
+        (subs) => this.queues.enqueueBeforeAck(subs, packet).then(() => done(null), done),
+        done,
+      );
+    };
+    if (packet.qos === 1 || client === null) {
+      enqueue();
+      return;
+    }
+    // (Through the same per-client order as aedes' own receipt calls: the queue keeps the order sent.)
+    this.incoming.run(client.id, () => this.inner.incomingGetPacket(client, packet)).then(
+      () => done(null), // a receipt: queued when it was first received
+      enqueue,
     );
   }
 
