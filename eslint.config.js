@@ -45,24 +45,39 @@ const luaSubset = {
 /**
  * Dependencies point one way (README "Architecture"): cli → tools
  * (simulator, ops, host-bridge, device) → broker, common → firmware/core.
- * Nothing imports back up, and product code never imports scripts/ or test/.
- * Tools may use each other where one job is built on another (the Firmata
- * bridge's nodes are simulator nodes; flash --virtual starts a virtual device).
+ * What each top-level folder may import from outside itself; nothing else,
+ * so nothing imports back up, product code never imports test/, and tools
+ * use each other only where one job is built on another (the Firmata
+ * bridge's nodes are simulator nodes; the simulator's `--engine lua` and
+ * flash --virtual run the virtual device; flash builds the firmware first,
+ * with scripts/build-firmware.ts). Lint checks static imports;
+ * test/unit/layering.test.ts checks `import()` too, and that this table has
+ * no circle.
  */
-const up = (...folders) => ({
-  // A relative import that climbs to the repository's root and goes into one of `folders`.
+export const ALLOWED_IMPORTS = {
+  bin: ["cli", "scripts"],
+  cli: ["ops", "host-bridge", "simulator", "device", "broker", "common", "firmware"],
+  ops: ["broker", "common", "firmware"],
+  "host-bridge": ["simulator", "device", "broker", "common", "firmware", "scripts"],
+  simulator: ["device", "broker", "common", "firmware"],
+  device: ["common", "firmware"],
+  broker: ["common", "firmware"],
+  common: [],
+  firmware: [],
+};
+const TOP_FOLDERS = [...Object.keys(ALLOWED_IMPORTS), "scripts", "test"];
+
+/** A relative import that climbs to the repository's root and goes into one of `folders`. */
+const into = (folders) => ({
   regex: `^(\\.\\./)+(${folders.join("|")})(/|$)`,
-  message: `imports point one way: cli → simulator/ops/host-bridge/device → broker/common → firmware/core; ${folders.join(", ")} is above this folder (README "Architecture").`,
+  message: `imports point one way: cli → simulator/ops/host-bridge/device → broker/common → firmware/core (README "Architecture"; ALLOWED_IMPORTS in eslint.config.js); this folder may not import ${folders.join(", ")}.`,
 });
-const layer = (files, ...folders) => ({
-  files,
-  rules: { "no-restricted-imports": ["error", { patterns: [up(...folders)] }] },
-});
-const layers = [
-  layer(["simulator/**/*.ts", "ops/**/*.ts", "host-bridge/**/*.ts", "device/**/*.ts"], "cli", "scripts", "test"),
-  layer(["broker/**/*.ts", "common/**/*.ts"], "cli", "scripts", "test", "simulator", "ops", "host-bridge", "device"),
-  layer(["firmware/**/*.ts"], "cli", "scripts", "test", "simulator", "ops", "host-bridge", "device", "broker", "common"),
-];
+const layers = Object.entries(ALLOWED_IMPORTS)
+  .filter(([folder]) => folder !== "bin")
+  .map(([folder, allowed]) => ({
+    files: [`${folder}/**/*.ts`],
+    rules: { "no-restricted-imports": ["error", { patterns: [into(TOP_FOLDERS.filter((f) => f !== folder && !allowed.includes(f)))] }] },
+  }));
 
 export default tseslint.config(
   { ignores: ["node_modules/", "build/", "firmware/dist/", "scratch/", "reports/", ".stryker-tmp/", "**/*.lua"] },
