@@ -5,24 +5,16 @@
  * gets one copy of each message. Real mqtt.js clients over TCP, the broker
  * in memory and on a folder.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { BrokerStoreSpec } from "../../broker/broker-store";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../broker/embedded";
 import { until } from "../e2e/support/observer";
+import { storeFolders } from "./support/store-folders";
 
 const COUNT = 1000;
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "espfleet-live-delivery-"));
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+const folder = storeFolders("live-delivery");
 
 let broker: EmbeddedBroker | undefined;
 const clients: MqttClient[] = [];
@@ -49,7 +41,7 @@ async function publishAll(client: MqttClient, topic: string, prefix: string, qos
 
 const stores: Array<[string, () => BrokerStoreSpec]> = [
   ["memory", () => ({ kind: "memory" })],
-  ["a folder", () => ({ kind: "folder", folder: join(dir, `store-${Date.now()}-${Math.random()}`), ifLocked: "fail" })],
+  ["a folder", () => folder(`store-${Date.now()}-${Math.random()}`)],
 ];
 
 describe.each(stores)("live delivery, the broker's sessions in %s", (_name, store) => {

@@ -13,24 +13,15 @@
  * message is queued and its receipt is not: it comes twice, never not).
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { IPublishPacket } from "mqtt-packet";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BrokerStoreSpec } from "../../broker/broker-store";
+import { describe, expect, it } from "vitest";
 import { startEmbeddedBroker } from "../../broker/embedded";
 import { until } from "../e2e/support/observer";
 import { RawClient } from "./support/raw-client";
+import { storeFolders } from "./support/store-folders";
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "espfleet-qos2-kill-"));
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+const folder = storeFolders("qos2-kill");
 
 const TOPIC = "t/sensor_data";
 const EMBEDDED = fileURLToPath(new URL("../../broker/embedded.ts", import.meta.url));
@@ -72,8 +63,7 @@ describe("QoS 2 across a kill -9 of the broker between the message's receipt and
     ["right after the receipt write (where it was lost)", "after", ["m1"]],
     ["right before the receipt write (queued without a receipt: it comes twice)", "before", ["m1", "m1"]],
   ] as const)("killed %s: the persistent session gets the message, and the publisher's handshake completes", async (_when, when, expected) => {
-    const folder = join(dir, when);
-    const store: BrokerStoreSpec = { kind: "folder", folder, ifLocked: "fail" };
+    const store = folder(when);
     // A persistent session subscribed at QoS 2, offline.
     let broker = await startEmbeddedBroker({ port: 0, store });
     const subscriber = await RawClient.connect(broker.port, "q2-subscriber");
@@ -82,7 +72,7 @@ describe("QoS 2 across a kill -9 of the broker between the message's receipt and
     await broker.close();
 
     // The publisher's QoS 2 PUBLISH reaches the receipt write, and the broker dies there.
-    const dying = brokerThatDies(folder, when);
+    const dying = brokerThatDies(store.folder, when);
     const publisher = await RawClient.connect(await dying.port, "q2-publisher");
     publisher.send({ cmd: "publish", topic: TOPIC, payload: Buffer.from("m1"), qos: 2, messageId: 7, retain: false, dup: false });
     expect(await dying.exited).toBe("SIGKILL");

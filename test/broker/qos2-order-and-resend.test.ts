@@ -12,25 +12,15 @@
  *   (MQTT-3.3.1-1), after a reconnect and after a restart of the broker; a
  *   message never sent before goes out with DUP 0 (session-queues.ts, 6.).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import mqtt from "mqtt";
 import type { IPublishPacket, Packet } from "mqtt-packet";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BrokerStoreSpec } from "../../broker/broker-store";
+import { describe, expect, it } from "vitest";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../broker/embedded";
 import { until } from "../e2e/support/observer";
 import { RawClient } from "./support/raw-client";
+import { storeFolders } from "./support/store-folders";
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "espfleet-qos2-order-resend-"));
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-const folder = (name: string): BrokerStoreSpec => ({ kind: "folder", folder: join(dir, name), ifLocked: "fail" });
+const folder = storeFolders("qos2-order-resend");
 
 const TOPIC = "t/sensor_data";
 const texts = (from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`);

@@ -9,24 +9,14 @@
  * The second test speaks MQTT itself (mqtt-packet on a socket), because it
  * must stop half-way through the QoS 2 handshake, which mqtt.js never does.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BrokerStoreSpec } from "../../broker/broker-store";
+import { describe, expect, it } from "vitest";
 import { startEmbeddedBroker } from "../../broker/embedded";
 import { until } from "../e2e/support/observer";
 import { RawClient } from "./support/raw-client";
+import { storeFolders } from "./support/store-folders";
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "espfleet-session-queues-qos2-"));
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-const folder = (name: string): BrokerStoreSpec => ({ kind: "folder", folder: join(dir, name), ifLocked: "fail" });
+const folder = storeFolders("session-queues-qos2");
 
 const TOPIC = "t/sensor_data";
 const MARKER = "marker";

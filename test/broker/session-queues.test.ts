@@ -5,25 +5,16 @@
  * counted on $SYS/espfleet/dropped/<id>), restarts on a folder, clean
  * sessions, QoS 2, the folder's lock; and the in-memory index they rest on.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BrokerStoreSpec, openBrokerStore } from "../../broker/broker-store";
+import { describe, expect, it } from "vitest";
+import { openBrokerStore } from "../../broker/broker-store";
 import { decodeDropCount, droppedTopic } from "../../broker/dropped";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../broker/embedded";
 import { SeqIndex } from "../../broker/seq-index";
 import { until } from "../e2e/support/observer";
+import { storeFolders } from "./support/store-folders";
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "espfleet-session-queues-"));
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-const folder = (name: string): BrokerStoreSpec & { kind: "folder" } => ({ kind: "folder", folder: join(dir, name), ifLocked: "fail" });
+const folder = storeFolders("session-queues");
 
 /** A persistent subscriber that records what it receives (topic and payload text), in order. */
 class Session {
