@@ -31,6 +31,7 @@ import { SqlStore } from "../ops/collect/sql-store";
 import { formatCount } from "../common/units";
 import { MOSQUITTO, Mosquitto } from "../test/e2e/support/mosquitto";
 import { launchChromium } from "../test/console/support/browser";
+import { cpuSecondsOf } from "./bench/proc-cpu";
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -92,22 +93,11 @@ async function seed(): Promise<void> {
   process.stdout.write(`seeded in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
 }
 
-/** CPU seconds (user + system) of a process so far, from /proc. */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command; in clock ticks (100 a second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
 async function cpuShare(pid: number, seconds: number): Promise<number | undefined> {
-  const a = cpuSeconds(pid);
+  const a = cpuSecondsOf(pid);
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const b = cpuSeconds(pid);
+  const b = cpuSecondsOf(pid);
   return a === undefined || b === undefined ? undefined : ((b - a) / ((performance.now() - t0) / 1000)) * 100;
 }
 

@@ -51,7 +51,7 @@ export class SimulatedNodes {
     this.children.forEach((c) => c.send({ type: "publish" } satisfies ToNodes));
   }
 
-  /** The nodes' processes, for their CPU time (collect-cpu.ts). */
+  /** The nodes' processes, for their CPU time (proc-cpu.ts). */
   get pids(): number[] {
     return this.children.flatMap((c) => (c.pid !== undefined ? [c.pid] : []));
   }

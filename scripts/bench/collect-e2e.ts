@@ -14,7 +14,7 @@ import { openPgliteWorkerStore } from "../../ops/collect/pglite-worker-store";
 import { startCollector } from "../../test/ops/support/collector-harness";
 import { SimulatedNodes, stopWhenStored } from "./collect-bench-children";
 import { countPgRows, countRows } from "./count-rows";
-import { CpuWindow, type CpuShare } from "./collect-cpu";
+import { CpuWindow, type CpuShare } from "./proc-cpu";
 import { Lags, SendTimes, timedStore } from "./timed-store";
 
 export interface E2eOptions {

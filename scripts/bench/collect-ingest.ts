@@ -13,7 +13,7 @@ import { DedupeTracker } from "../../ops/collect/dedupe";
 import { decodeReading } from "../../ops/collect/messages";
 import { emptyBatch, type ReadingRecord, type Store } from "../../ops/collect/store";
 import { readingPayload, startCollector } from "../../test/ops/support/collector-harness";
-import { CpuWindow, type CpuShare } from "./collect-cpu";
+import { CpuWindow, type CpuShare } from "./proc-cpu";
 
 export interface IngestOptions {
   target: BrokerTarget;

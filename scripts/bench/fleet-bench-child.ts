@@ -6,7 +6,7 @@
  * Driven by the parent over IPC: it connects, reports, measures a window
  * when asked, and stops when told.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,7 @@ import { Fleet } from "../../simulator/fleet";
 import { nodeId } from "../../simulator/node-ids";
 import { defaultConfig, runtimeView } from "../../firmware/core/config";
 import type { BenchChildSettings, FromBenchChild, ToBenchChild } from "./fleet-bench-protocol";
+import { threadCpuSecondsOf } from "./proc-cpu";
 
 const settings = JSON.parse(process.argv[2]) as BenchChildSettings;
 /** The simulated nodes' sensors (a reading of all four, as the bare side's payload). */
@@ -350,25 +351,24 @@ function observeGc(): () => string {
  * per message what a longer window would spread out.
  */
 function threadCpuUs(): { main: number; others: number } | undefined {
-  const ticksToUs = 1e6 / 100; // USER_HZ: 100 on Linux
+  let main = 0;
+  let others = 0;
   try {
-    let main = 0;
-    let others = 0;
     for (const task of readdirSync("/proc/self/task")) {
-      // Fields after the command name (in parentheses, which may hold spaces): utime is the 12th, stime the 13th.
-      const stat = readFileSync(`/proc/self/task/${task}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const us = (Number(fields[11]) + Number(fields[12])) * ticksToUs;
+      const seconds = threadCpuSecondsOf(task);
+      if (seconds === undefined) {
+        return undefined;
+      }
       if (Number(task) === process.pid) {
-        main += us;
+        main += seconds * 1e6;
       } else {
-        others += us;
+        others += seconds * 1e6;
       }
     }
-    return { main, others };
   } catch {
     return undefined;
   }
+  return { main, others };
 }
 
 function measure(ms: number): void {

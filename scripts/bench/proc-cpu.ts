@@ -1,8 +1,10 @@
 /**
- * CPU time of processes, from /proc (Linux): what bounds the end-to-end run
- * on a small machine is the sum of what the nodes, the broker and the
- * collector (its MQTT thread and the PGlite worker together) each burn per
- * reading. Elsewhere (no /proc) the figures are left out.
+ * CPU time of processes and threads, from /proc (Linux), for the benchmarks:
+ * what bounds the collector's end-to-end run on a small machine is the sum
+ * of what the nodes, the broker and the collector (its MQTT thread and the
+ * PGlite worker together) each burn per reading; the console's share of a
+ * core; the fleet's split between its main thread and V8's and libuv's.
+ * Elsewhere (no /proc) the figures are left out.
  */
 import { readFileSync } from "node:fs";
 
@@ -11,8 +13,18 @@ const TICKS_PER_S = 100;
 
 /** User + system CPU seconds of a process so far (all its threads); undefined when it cannot be read. */
 export function cpuSecondsOf(pid: number): number | undefined {
+  return cpuSecondsIn(`/proc/${pid}/stat`);
+}
+
+/** User + system CPU seconds so far of one thread of this process (a task id of /proc/self/task); undefined when it cannot be read. */
+export function threadCpuSecondsOf(task: string): number | undefined {
+  return cpuSecondsIn(`/proc/self/task/${task}/stat`);
+}
+
+/** The utime and stime of a /proc stat file, in seconds. */
+function cpuSecondsIn(path: string): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readFileSync(path, "utf8");
     // Fields after the command name (which may hold spaces, in parentheses): utime and stime are the 12th and 13th.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
