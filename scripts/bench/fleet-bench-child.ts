@@ -17,13 +17,14 @@ import fsModule from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import { Fleet } from "../../simulator/fleet";
 import { nodeId } from "../../simulator/node-ids";
+import { SIMULATED_SENSORS } from "../../simulator/sensor-model";
 import { defaultConfig, runtimeView } from "../../firmware/core/config";
 import type { BenchChildSettings, FromBenchChild, ToBenchChild } from "./fleet-bench-protocol";
 import { threadCpuSecondsOf } from "./proc-cpu";
 
 const settings = JSON.parse(process.argv[2]) as BenchChildSettings;
-/** The simulated nodes' sensors (a reading of all four, as the bare side's payload). */
-const SENSORS = ["temperature", "humidity", "adc", "vdd"];
+/** The simulated nodes' sensors: all the simulator has (a reading of all four, as the bare side's payload). */
+const SENSORS = [...SIMULATED_SENSORS];
 /**
  * BENCH_FSTIME=1: the node files' synchronous fs calls timed, count and µs
  * per call, printed before the window and at the stop (the fan-out rounds).
