@@ -124,20 +124,22 @@ export class SessionPersistence {
     }
     packet.brokerId = broker.id;
     packet.brokerCounter = ++broker.counter;
-    const enqueue = (): void => {
-      this.inner.subscriptionsByTopic(packet.topic).then(
-        (subs) => this.queues.enqueueBeforeAck(subs, packet).then(() => done(null), done),
-        done,
-      );
-    };
     if (packet.qos === 1 || client === null) {
-      enqueue();
+      this.enqueueEarly(packet, done);
       return;
     }
     // (Through the same per-client order as aedes' own receipt calls: the queue keeps the order sent.)
     this.incoming.run(client.id, () => this.inner.incomingGetPacket(client, packet)).then(
       () => done(null), // a receipt: queued when it was first received
-      enqueue,
+      () => this.enqueueEarly(packet, done),
+    );
+  }
+
+  /** Queue `packet` for the persistent sessions subscribed to its topic, then call `done` (enqueueBeforeAck). */
+  private enqueueEarly(packet: QueuePacket & { topic: string }, done: (error?: Error | null) => void): void {
+    this.inner.subscriptionsByTopic(packet.topic).then(
+      (subs) => this.queues.enqueueBeforeAck(subs, packet).then(() => done(null), done),
+      done,
     );
   }
 
