@@ -12,7 +12,7 @@
  * does not see, in .ts and .js alike) and checks the table has no circle.
  * scripts/ and test/ are tooling and may import anything.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -27,20 +27,11 @@ const ALLOWED: Record<string, readonly string[]> = ALLOWED_IMPORTS;
 const SOURCE = /\.(ts|mts|js|mjs)$/;
 const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s+["'](\.[^"']+)["']|import\(\s*["'](\.[^"']+)["']\s*\)|^\s*import\s+["'](\.[^"']+)["']/gm;
 
+/** The folder's sources (not its build output: firmware/dist). */
 function sources(dir: string): string[] {
-  const found: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (name === "node_modules" || name === "dist") {
-      continue;
-    }
-    if (statSync(path).isDirectory()) {
-      found.push(...sources(path));
-    } else if (SOURCE.test(name) && !name.endsWith(".d.ts")) {
-      found.push(path);
-    }
-  }
-  return found;
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((name) => SOURCE.test(name) && !name.endsWith(".d.ts") && !name.split("/").includes("dist"))
+    .map((name) => join(dir, name));
 }
 
 /** Every import from one top-level folder into another: "from -> to" and the file's line of it. */
